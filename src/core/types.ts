@@ -1,0 +1,108 @@
+import type { JobSpec } from './job-spec.js';
+
+/**
+ * Job states (see job-states.ts for the transitions):
+ *   queued → assigned → running → succeeded | failed | cancelled
+ * A failed attempt with attempts left sends the job back to `queued` with a not-before time.
+ */
+export type JobState = 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const JOB_STATES: readonly JobState[] = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'cancelled'];
+export const TERMINAL_JOB_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
+
+/** An attempt is live while `assigned` or `running`; it then ends in exactly one of the other states. */
+export type AttemptState = 'assigned' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'lost';
+export type AttemptEndState = Exclude<AttemptState, 'assigned' | 'running'>;
+
+export interface Job {
+  id: number;
+  name: string;
+  queue: string;
+  type: JobSpec['type'];
+  state: JobState;
+  priority: number;
+  gpus: number;
+  spec: JobSpec;
+  /** Attempts started so far (across replays). */
+  attempts: number;
+  /** The job fails for good when `attempts` reaches this; a replay raises it by spec.maxAttempts. */
+  attemptLimit: number;
+  /** Not started before this time (ms since epoch): the retry backoff. */
+  notBefore: number;
+  inDlq: boolean;
+  /** Why the job is in its current state (last failure, cancel reason, …). */
+  reason: string | null;
+  nodeId: string | null;
+  devices: number[];
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface Attempt {
+  id: number;
+  jobId: number;
+  /** 1-based number of this attempt within its job. */
+  number: number;
+  nodeId: string;
+  devices: number[];
+  state: AttemptState;
+  assignedAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string | null;
+  leaseExpiresAt: number;
+  cancelRequested: boolean;
+  pid: number | null;
+  logPath: string | null;
+}
+
+/** One recorded transition of a job, kept forever (until retention purges the job). */
+export interface JobEvent {
+  jobId: number;
+  attempt: number | null;
+  from: JobState | null;
+  to: JobState;
+  at: number;
+  reason: string | null;
+}
+
+export interface Device {
+  index: number;
+  uuid: string;
+  name: string;
+  /** True for --fake-gpus devices: no hardware behind them. */
+  simulated: boolean;
+  memoryTotalMb: number;
+  pciBusId: string | null;
+  healthy: boolean;
+}
+
+export interface DeviceTelemetry {
+  nodeId: string;
+  index: number;
+  at: number;
+  utilizationPct: number | null;
+  memoryUsedMb: number | null;
+  temperatureC: number | null;
+  powerW: number | null;
+  eccCorrected: number | null;
+  eccUncorrected: number | null;
+}
+
+export interface NodeInfo {
+  id: string;
+  hostname: string;
+  labels: Record<string, string>;
+  cpus: number;
+  memoryMb: number;
+  devices: Device[];
+  /** Changes each time the agent process starts; attempts of an older incarnation are dead. */
+  incarnation: string;
+  lastHeartbeatAt: number;
+  state: 'up' | 'down';
+}
+
+export type MaintenanceMode = 'normal' | 'drain';

@@ -1,0 +1,160 @@
+import type { JobSpec } from '../core/job-spec.js';
+import type { AttemptEnd, JobAtAttemptEnd, JobDecision } from '../core/retry-policy.js';
+import type { Attempt, DeviceTelemetry, Job, JobEvent, JobState, MaintenanceMode, NodeInfo } from '../core/types.js';
+import type { NodeCapacity, QueuedJob } from '../core/scheduler/snapshot.js';
+
+/**
+ * The Store is the only thing that knows which database gpuq talks to. Every
+ * method is one transaction: when its promise resolves, the change is durable
+ * (to the level the store was opened with). Decisions (retry or fail, where a
+ * job goes) are made in core/ and passed in; the store only applies them.
+ */
+export interface Store {
+  /** Runs pending migrations; idempotent. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap round trip, for readiness checks. */
+  ping(): Promise<void>;
+
+  // ── jobs ────────────────────────────────────────────────────────────────
+  /** Inserts jobs in one transaction. A spec whose idempotencyKey exists returns the existing job with created=false. */
+  submitJobs(specs: JobSpec[], now: number): Promise<SubmitOutcome[]>;
+  getJob(id: number): Promise<Job | null>;
+  /** Newest first; cursor is opaque. */
+  listJobs(filter: JobFilter, page: PageRequest): Promise<Page<Job>>;
+  listAttempts(jobId: number): Promise<Attempt[]>;
+  getAttempt(attemptId: number): Promise<Attempt | null>;
+  listEvents(jobId: number): Promise<JobEvent[]>;
+  /**
+   * Cancels jobs. Queued ones end `cancelled` at once; live ones end `cancelled`
+   * and their attempts are flagged so the agent kills them (their devices stay
+   * held until the agent reports the process gone). Terminal jobs are skipped.
+   */
+  cancelJobs(selector: JobSelector, reason: string, now: number): Promise<CancelOutcome>;
+  /** DLQ replay: failed jobs in the DLQ go back to `queued` with a fresh attempt budget. */
+  replayJobs(selector: DlqSelector, now: number): Promise<Job[]>;
+  /** Removes jobs from the DLQ (they stay `failed` and are purged by retention). Returns how many. */
+  purgeDlq(selector: DlqSelector, now: number): Promise<number>;
+
+  // ── scheduling ──────────────────────────────────────────────────────────
+  /** Nodes with what is free on them, and up to `limit` runnable queued jobs (not_before ≤ now) in priority order. */
+  schedulingSnapshot(now: number, limit: number): Promise<{ nodes: NodeCapacity[]; queued: QueuedJob[] }>;
+  /**
+   * Creates an attempt for each placement whose job is still queued and whose
+   * devices are still free; others are skipped (the plan was stale for them).
+   */
+  applyPlan(placements: Placement[], now: number, leaseMs: number): Promise<AssignedAttempt[]>;
+
+  // ── attempts, reported by agents (fenced by attempt: a report for an attempt that is no longer live is refused) ──
+  markRunning(reports: StartReport[], now: number): Promise<ReportResult[]>;
+  endAttempts(reports: EndReport[], decide: DecideFn, now: number): Promise<ReportResult[]>;
+  /** Extends the lease of the listed live attempts on a node. Returns the ids still live (others were reclaimed or ended). */
+  renewLeases(nodeId: string, attemptIds: number[], expiresAt: number): Promise<number[]>;
+  /** Live attempts, optionally of one node. */
+  listLiveAttempts(nodeId?: string): Promise<Attempt[]>;
+  /** Live attempts whose lease expired before `now`. */
+  listExpiredAttempts(now: number): Promise<Attempt[]>;
+
+  // ── nodes and devices ───────────────────────────────────────────────────
+  upsertNode(node: NodeInfo): Promise<void>;
+  heartbeatNode(nodeId: string, now: number): Promise<void>;
+  /** Marks nodes whose last heartbeat is older than `before` as down; returns their ids. */
+  markNodesDown(before: number): Promise<string[]>;
+  listNodes(): Promise<NodeInfo[]>;
+  recordTelemetry(samples: DeviceTelemetry[]): Promise<void>;
+  /** The newest sample of each device. */
+  latestTelemetry(): Promise<DeviceTelemetry[]>;
+  /** Samples of one device, oldest first, since `since`. */
+  telemetryHistory(nodeId: string, index: number, since: number): Promise<DeviceTelemetry[]>;
+
+  // ── control ─────────────────────────────────────────────────────────────
+  getMaintenanceMode(): Promise<MaintenanceMode>;
+  setMaintenanceMode(mode: MaintenanceMode, now: number): Promise<void>;
+
+  // ── housekeeping and stats ──────────────────────────────────────────────
+  /** Deletes up to `limit` jobs (with attempts and events) that finished before `before` and are not in the DLQ. */
+  purgeFinishedJobs(before: number, limit: number): Promise<number>;
+  purgeTelemetry(before: number): Promise<number>;
+  /** Job counts by queue and state, DLQ size by queue. */
+  jobStats(): Promise<JobStats>;
+}
+
+export type DecideFn = (job: JobAtAttemptEnd, end: AttemptEnd) => JobDecision;
+
+export interface SubmitOutcome {
+  job: Job;
+  created: boolean;
+}
+
+export interface JobFilter {
+  states?: JobState[];
+  queue?: string;
+  /** Every listed label must match exactly. */
+  labels?: Record<string, string>;
+  inDlq?: boolean;
+}
+
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export type JobSelector = { ids: number[] } | { queue: string };
+export type DlqSelector = { ids: number[] } | { all: true; queue?: string };
+
+export interface CancelOutcome {
+  cancelled: Job[];
+  /** Live attempts the agents must kill. */
+  attemptsToKill: { attemptId: number; jobId: number; nodeId: string }[];
+}
+
+export interface Placement {
+  jobId: number;
+  nodeId: string;
+  devices: number[];
+}
+
+/** What an agent needs to run an attempt. */
+export interface AssignedAttempt {
+  attemptId: number;
+  jobId: number;
+  number: number;
+  nodeId: string;
+  devices: number[];
+  spec: JobSpec;
+  jobCreatedAt: number;
+  leaseExpiresAt: number;
+}
+
+export interface StartReport {
+  attemptId: number;
+  pid: number | null;
+  logPath: string | null;
+  startedAt: number;
+}
+
+export interface EndReport {
+  attemptId: number;
+  end: AttemptEnd;
+  exitCode: number | null;
+  signal: string | null;
+  endedAt: number;
+}
+
+export interface ReportResult {
+  attemptId: number;
+  /** False when the attempt was no longer live (reclaimed, or already ended): the report changed nothing. */
+  accepted: boolean;
+  /** The job's state after the report, when accepted. */
+  jobState?: JobState;
+}
+
+export interface JobStats {
+  byQueueState: { queue: string; state: JobState; count: number }[];
+  dlqByQueue: { queue: string; count: number }[];
+}
