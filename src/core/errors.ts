@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'LEASE_LOST'
   | 'STORE_UNAVAILABLE'
   | 'NOT_FOUND'
+  | 'MALFORMED_REQUEST'
+  | 'BODY_TOO_LARGE'
   | 'INTERNAL';
 
 export class GpuqError extends Error {

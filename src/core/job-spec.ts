@@ -101,8 +101,13 @@ export type Backoff = JobSpec['backoff'];
 
 export function zodIssues(error: z.ZodError, prefix: (string | number)[] = []): FieldIssue[] {
   return error.issues.map((i) => ({
-    path: [...prefix, ...i.path].map(String).join('.'),
-    message: i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message,
+    path: [...prefix, ...i.path].map((p) => (p === '' ? '""' : String(p))).join('.'),
+    message:
+      i.code === 'unrecognized_keys'
+        ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`
+        : i.code === 'invalid_key' // a record key broke its rule: say which rule
+          ? i.issues.map((k) => k.message).join('; ')
+          : i.message,
   }));
 }
 

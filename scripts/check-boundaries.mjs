@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Keeps the architecture's boundaries: core/ is pure, SQL lives only in store/,
+// the environment is read only in config.ts, and there are no import cycles.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'src');
+const files = [];
+(function walk(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else if (e.name.endsWith('.ts')) files.push(p);
+  }
+})(root);
+
+const problems = [];
+const rel = (f) => path.relative(root, f);
+const importsOf = (text) => [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+const graph = new Map();
+
+for (const f of files) {
+  const text = readFileSync(f, 'utf8');
+  const r = rel(f);
+  const imports = importsOf(text);
+  const isTest = r.endsWith('.test.ts');
+  if (r.startsWith('core/') && !isTest) {
+    for (const i of imports) {
+      if (i.startsWith('node:') || /^(fastify|better-sqlite3|pg|pino|prom-client|commander)$/.test(i)) problems.push(`${r}: core/ must stay pure but imports "${i}"`);
+      if (i.startsWith('.') && !path.resolve(path.dirname(f), i).startsWith(path.join(root, 'core'))) problems.push(`${r}: core/ imports outside core/: "${i}"`);
+    }
+  }
+  if (!r.startsWith('store/') && !isTest && /\b(SELECT\s+[\w*]|INSERT\s+INTO|DELETE\s+FROM|CREATE\s+TABLE)\b/.test(text)) problems.push(`${r}: SQL outside store/`);
+  if (r !== 'config.ts' && !isTest && /process\.env\b/.test(text) && !/gpuq-allow-env/.test(text)) problems.push(`${r}: reads process.env; only config.ts may (or mark the line's file with a gpuq-allow-env comment saying why)`);
+  graph.set(f, imports.filter((i) => i.startsWith('.')).map((i) => path.resolve(path.dirname(f), i).replace(/\.js$/, '.ts')));
+}
+
+// Import cycles (type-only imports count too: they tangle modules all the same).
+const state = new Map();
+const stack = [];
+function visit(f) {
+  state.set(f, 1);
+  stack.push(f);
+  for (const d of graph.get(f) ?? []) {
+    if (!graph.has(d)) continue;
+    if (state.get(d) === 1) problems.push(`import cycle: ${[...stack.slice(stack.indexOf(d)), d].map(rel).join(' → ')}`);
+    else if (!state.has(d)) visit(d);
+  }
+  stack.pop();
+  state.set(f, 2);
+}
+for (const f of graph.keys()) if (!state.has(f)) visit(f);
+
+if (problems.length) {
+  console.error(`boundary check failed:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  process.exit(1);
+}
+console.log(`boundary check: ${files.length} files, core pure, SQL only in store/, env only in config.ts, no import cycles`);

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Copies the non-TypeScript files the compiled code loads at run time (every
+// `*.sql` under src/, e.g. the store's migrations) to the same relative path
+// under dist/. Run by `npm run build` after tsc.
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const srcDir = join(root, 'src');
+const distDir = join(root, 'dist');
+const ASSET = /\.sql$/;
+
+/** @param {string} dir @returns {string[]} */
+function assetsUnder(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return assetsUnder(path);
+    return entry.isFile() && ASSET.test(entry.name) ? [path] : [];
+  });
+}
+
+const assets = assetsUnder(srcDir);
+for (const from of assets) {
+  const to = join(distDir, relative(srcDir, from));
+  mkdirSync(dirname(to), { recursive: true });
+  copyFileSync(from, to);
+}
+process.stderr.write(`copy-assets: ${assets.length} file(s) copied from src/ to dist/\n`);

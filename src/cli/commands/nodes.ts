@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
+import { ago, printJson, printLine, table } from '../output.js';
+
+export const nodesCommand: CommandDef = {
+  name: 'nodes',
+  summary: 'List nodes and their GPUs with live telemetry (simulated GPUs are marked)',
+  example: 'gpuq nodes\ngpuq nodes --json',
+  register(cmd: Command) {
+    commonOptions(cmd).action((o: CommonOptions) =>
+      runAction(async () => {
+        const { nodes } = await clientFor(o).nodes();
+        if (o.json) return printJson({ nodes });
+        for (const n of nodes) {
+          printLine(`${n.id}  ${n.state}  heartbeat ${ago(n.lastHeartbeatAt)} ago  cpus ${n.cpus}  memory ${n.memoryMb} MiB  gpus ${n.devices.length}`);
+          if (n.devices.length === 0) continue;
+          const pct = (v: number | null | undefined, unit: string) => (v === null || v === undefined ? '-' : `${v}${unit}`);
+          printLine(table(
+            ['  GPU', 'NAME', 'MEMORY', 'UTIL', 'TEMP', 'ECC(unc)', 'HEALTH', 'JOB'],
+            n.devices.map((d) => [
+              `  ${d.index}`,
+              d.simulated ? `${d.name} [SIMULATED]` : d.name,
+              `${pct(d.telemetry?.memoryUsedMb, '')}/${d.memoryTotalMb} MiB`,
+              pct(d.telemetry?.utilizationPct, '%'),
+              pct(d.telemetry?.temperatureC, '°C'),
+              pct(d.telemetry?.eccUncorrected, ''),
+              d.healthy ? 'ok' : 'UNHEALTHY',
+              d.heldBy ? String(d.heldBy.jobId) : '-',
+            ]),
+          ));
+        }
+      }),
+    );
+  },
+};

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
+import { duration, parseIds, printJson, printLine, table } from '../output.js';
+
+export const showCommand: CommandDef = {
+  name: 'show',
+  summary: 'Show a job: spec, state, every attempt and every transition',
+  example: 'gpuq show 42\ngpuq show 42 --json | jq .attempts',
+  register(cmd: Command) {
+    commonOptions(cmd)
+      .argument('<id>', 'job ID')
+      .action((id: string, o: CommonOptions) =>
+        runAction(async () => {
+          const [jobId] = parseIds([id]);
+          const d = await clientFor(o).get(jobId!);
+          if (o.json) return printJson(d);
+          const j = d.job;
+          const t = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+          printLine(`job ${j.id}  ${j.name}  [${j.state}${j.inDlq ? ', in DLQ' : ''}]`);
+          printLine(`  queue ${j.queue}  priority ${j.priority}  gpus ${j.gpus}  attempts ${j.attempts}/${j.attemptLimit}`);
+          const cmdline = j.spec.shell !== undefined ? `sh -c ${JSON.stringify(j.spec.shell)}` : j.type === 'noop' ? '(noop)' : (j.spec.command ?? []).map((a) => JSON.stringify(a)).join(' ');
+          printLine(`  command ${cmdline}`);
+          printLine(`  created ${t(j.createdAt)}  finished ${t(j.finishedAt)}`);
+          if (j.reason) printLine(`  reason  ${j.reason}`);
+          if (d.waiting) printLine(`  waiting ${d.waiting}`);
+          if (Object.keys(j.spec.labels).length) printLine(`  labels  ${Object.entries(j.spec.labels).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+          if (d.attempts.length) {
+            printLine('\nattempts:');
+            printLine(table(['#', 'STATE', 'NODE', 'GPUS', 'EXIT', 'RUN', 'REASON'], d.attempts.map((a) => [
+              a.number, a.state, a.nodeId, a.devices.join(',') || '-', a.exitCode ?? a.signal ?? '-',
+              a.startedAt !== null && a.endedAt !== null ? duration(a.endedAt - a.startedAt) : '-', a.reason ?? '',
+            ])));
+          }
+          printLine('\nevents:');
+          printLine(table(['TIME', 'ATTEMPT', 'TRANSITION', 'REASON'], d.events.map((e) => [t(e.at), e.attempt ?? '-', `${e.from ?? '∅'} → ${e.to}`, e.reason ?? ''])));
+        }),
+      );
+  },
+};

@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { loadServerConfig, type ServerOptions } from '../../config.js';
+import { startEmbedded } from '../../embedded.js';
+import type { CommandDef } from '../command.js';
+import { runAction } from '../command.js';
+import { printLine, warn } from '../output.js';
+
+const num = (v: string) => Number(v);
+
+export const upCommand: CommandDef = {
+  name: 'up',
+  summary: 'Start gpuq on this machine: API, scheduler and a local agent on the embedded store',
+  example: 'gpuq up --fake-gpus 4          # no GPU here: 4 simulated GPUs\ngpuq up --data-dir /var/lib/gpuq --durability strict',
+  register(cmd: Command) {
+    cmd
+      .option('--data-dir <dir>', 'where the database, logs and artifacts live (default ./.gpuq or $GPUQ_DATA_DIR)')
+      .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+      .option('--port <port>', 'port to listen on, 0 for any free one (default 7420)', num)
+      .option('--fake-gpus <n>', 'simulate N GPUs instead of discovering real ones (machines without GPUs)', num)
+      .option('--durability <level>', '"normal": survives a crash of gpuq; "strict": also survives power loss (slower)')
+      .option('--retention-days <days>', 'keep finished jobs this long (default 7)', num)
+      .option('--lease-seconds <s>', 'reclaim a running attempt whose lease is not renewed for this long (default 30)', num)
+      .option('--kill-grace-seconds <s>', 'SIGTERM → SIGKILL grace on cancel and timeout (default 10)', num)
+      .option('--node-name <name>', 'this node\'s name (default: the hostname)')
+      .option('--log-level <level>', 'server log level on stderr (default info)')
+      .option('--json', 'print {"url": ...} when ready')
+      .action((o: Record<string, unknown>) =>
+        runAction(async () => {
+          const { json, ...rest } = o;
+          const config = loadServerConfig(rest as ServerOptions);
+          const gpuq = await startEmbedded(config);
+          // One line, so a supervisor or a script can read it as soon as it appears.
+          if (json) printLine(JSON.stringify({ url: gpuq.url, dataDir: config.dataDir, pid: process.pid }));
+          else printLine(`gpuq is up at ${gpuq.url}  (data: ${config.dataDir}${config.fakeGpus ? `, ${config.fakeGpus} SIMULATED GPUs` : ''})`);
+          await new Promise<void>((resolve) => {
+            const stop = (sig: string) => {
+              warn(`gpuq: ${sig} received, stopping (running jobs are stopped and will be retried)`);
+              void gpuq.close().then(resolve);
+            };
+            process.once('SIGINT', () => stop('SIGINT'));
+            process.once('SIGTERM', () => stop('SIGTERM'));
+          });
+        }),
+      );
+  },
+};

@@ -1,0 +1,230 @@
+import type { Logger } from 'pino';
+import type { AgentControl, ControlPlaneLink } from '../agent/agent-link.js';
+import type { Clock } from '../core/clock.js';
+import { DrainingError, JobNotFoundError, UnschedulableError, ValidationError, type FieldIssue } from '../core/errors.js';
+import { LIMITS, parseJobSpec, type JobSpec } from '../core/job-spec.js';
+import { decideAfterAttempt } from '../core/retry-policy.js';
+import { unschedulableReason } from '../core/scheduler/fits.js';
+import type { NodeCapacity } from '../core/scheduler/snapshot.js';
+import type { DeviceTelemetry, Job, MaintenanceMode, NodeInfo } from '../core/types.js';
+import type { AssignedAttempt, CancelOutcome, DecideFn, DlqSelector, EndReport, JobSelector, ReportResult, StartReport, Store, SubmitOutcome } from '../store/store.js';
+import type { Metrics } from './metrics.js';
+
+export interface ControlPlaneOptions {
+  leaseMs: number;
+  random?: () => number;
+}
+
+interface InFlight {
+  queue: string;
+  number: number;
+  jobCreatedAt: number;
+  startedAt: number | null;
+}
+
+/**
+ * The control plane's use cases: what the API asks of gpuq (submit, cancel,
+ * replay, maintenance) and what agents report (registration, heartbeats,
+ * attempt starts and ends). It validates, decides through core/, writes
+ * through the Store, and wakes the scheduler when work may have become
+ * runnable. It holds no state that matters beyond a cache: everything is in
+ * the store.
+ */
+export class ControlPlane implements ControlPlaneLink {
+  private readonly agents = new Map<string, AgentControl>();
+  private readonly inFlight = new Map<number, InFlight>();
+  private maintenance: MaintenanceMode = 'normal';
+  private nodeCache: { at: number; nodes: NodeCapacity[] } | null = null;
+  private readonly random: () => number;
+  /** Called when queued work may be runnable (submit, attempt end, replay). */
+  onWork: () => void = () => {};
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly options: ControlPlaneOptions,
+  ) {
+    this.random = options.random ?? Math.random;
+  }
+
+  async init(): Promise<void> {
+    this.maintenance = await this.store.getMaintenanceMode();
+  }
+
+  attachAgent(agent: AgentControl): void {
+    this.agents.set(agent.nodeId, agent);
+  }
+
+  // ── the API's use cases ─────────────────────────────────────────────────
+
+  /** Validates every spec first; if any is bad or unschedulable, nothing is stored. */
+  async submit(inputs: unknown[]): Promise<SubmitOutcome[]> {
+    if (this.maintenance === 'drain') throw new DrainingError();
+    if (inputs.length === 0) throw new ValidationError([{ path: 'jobs', message: 'must hold at least one job' }]);
+    if (inputs.length > LIMITS.maxBatch) throw new ValidationError([{ path: 'jobs', message: `at most ${LIMITS.maxBatch} jobs per request` }]);
+    const specs: JobSpec[] = [];
+    const issues: FieldIssue[] = [];
+    const batch = inputs.length > 1;
+    for (let i = 0; i < inputs.length; i++) {
+      try {
+        specs.push(parseJobSpec(inputs[i], batch ? ['jobs', i] : []));
+      } catch (e) {
+        if (e instanceof ValidationError) issues.push(...e.issues);
+        else throw e;
+      }
+    }
+    if (issues.length > 0) throw new ValidationError(issues);
+    const nodes = await this.capacity();
+    for (let i = 0; i < specs.length; i++) {
+      const s = specs[i]!;
+      if (s.gpus === 0 && s.cpus === 0 && s.memoryMb === 0 && Object.keys(s.nodeSelector).length === 0) continue;
+      const why = unschedulableReason(s, nodes);
+      if (why !== null) throw new UnschedulableError(batch ? `jobs.${i}: ${why}` : why, i);
+    }
+    const out = await this.store.submitJobs(specs, this.clock.now());
+    for (const o of out) if (o.created) this.metrics.submitted.inc({ queue: o.job.queue });
+    this.onWork();
+    return out;
+  }
+
+  async getJob(id: number): Promise<Job> {
+    const job = await this.store.getJob(id);
+    if (!job) throw new JobNotFoundError(id);
+    return job;
+  }
+
+  async cancel(selector: JobSelector, reason: string): Promise<CancelOutcome> {
+    const outcome = await this.store.cancelJobs(selector, reason, this.clock.now());
+    const byNode = new Map<string, number[]>();
+    for (const a of outcome.attemptsToKill) byNode.set(a.nodeId, [...(byNode.get(a.nodeId) ?? []), a.attemptId]);
+    for (const [nodeId, ids] of byNode) this.agents.get(nodeId)?.cancel(ids, reason);
+    for (const j of outcome.cancelled) this.metrics.jobsFinished.inc({ queue: j.queue, outcome: 'cancelled' });
+    return outcome;
+  }
+
+  async replay(selector: DlqSelector): Promise<Job[]> {
+    const jobs = await this.store.replayJobs(selector, this.clock.now());
+    if (jobs.length > 0) this.onWork();
+    return jobs;
+  }
+
+  async purgeDlq(selector: DlqSelector): Promise<number> {
+    return this.store.purgeDlq(selector, this.clock.now());
+  }
+
+  get maintenanceMode(): MaintenanceMode {
+    return this.maintenance;
+  }
+
+  async setMaintenanceMode(mode: MaintenanceMode): Promise<void> {
+    await this.store.setMaintenanceMode(mode, this.clock.now());
+    this.maintenance = mode;
+    this.log.info({ mode }, 'maintenance mode changed');
+    if (mode === 'normal') this.onWork();
+  }
+
+  // ── the scheduler's hand-off ────────────────────────────────────────────
+
+  /** Sends freshly assigned attempts to their agents. */
+  dispatch(attempts: AssignedAttempt[]): void {
+    const byNode = new Map<string, AssignedAttempt[]>();
+    for (const a of attempts) {
+      this.inFlight.set(a.attemptId, { queue: a.spec.queue, number: a.number, jobCreatedAt: a.jobCreatedAt, startedAt: null });
+      const list = byNode.get(a.nodeId);
+      if (list) list.push(a);
+      else byNode.set(a.nodeId, [a]);
+    }
+    for (const [nodeId, list] of byNode) {
+      const agent = this.agents.get(nodeId);
+      if (agent) agent.run(list);
+      else this.log.warn({ nodeId, attempts: list.length }, 'no agent connected for node; its lease will expire and the attempts will be reclaimed');
+    }
+  }
+
+  /** Live attempts whose lease expired are lost; their jobs retry or fail by policy. */
+  async reclaimExpired(): Promise<number> {
+    const now = this.clock.now();
+    const expired = await this.store.listExpiredAttempts(now);
+    if (expired.length === 0) return 0;
+    const reports: EndReport[] = expired.map((a) => ({
+      attemptId: a.id,
+      end: { state: 'lost', retryable: true, reason: `lease expired on node ${a.nodeId} (no heartbeat)` },
+      exitCode: null,
+      signal: null,
+      endedAt: now,
+    }));
+    const results = await this.reportEnded(reports);
+    const n = results.filter((r) => r.accepted).length;
+    this.metrics.leaseReclaims.inc(n);
+    if (n > 0) this.log.warn({ attempts: n }, 'reclaimed attempts whose lease expired');
+    return n;
+  }
+
+  // ── ControlPlaneLink: what agents report ────────────────────────────────
+
+  async register(node: NodeInfo): Promise<{ liveAttemptIds: number[] }> {
+    await this.store.upsertNode(node);
+    this.nodeCache = null;
+    const live = await this.store.listLiveAttempts(node.id);
+    this.log.info({ nodeId: node.id, devices: node.devices.length, simulated: node.devices.some((d) => d.simulated) }, 'node registered');
+    this.onWork();
+    return { liveAttemptIds: live.map((a) => a.id) };
+  }
+
+  async heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[]): Promise<{ liveAttemptIds: number[] }> {
+    const now = this.clock.now();
+    await this.store.heartbeatNode(nodeId, now);
+    if (telemetry.length > 0) await this.store.recordTelemetry(telemetry);
+    const live = runningAttemptIds.length > 0 ? await this.store.renewLeases(nodeId, runningAttemptIds, now + this.options.leaseMs) : [];
+    return { liveAttemptIds: live };
+  }
+
+  async reportStarted(reports: StartReport[]): Promise<ReportResult[]> {
+    const results = await this.store.markRunning(reports, this.clock.now());
+    for (let i = 0; i < reports.length; i++) {
+      const r = reports[i]!;
+      const f = this.inFlight.get(r.attemptId);
+      if (!f || !results[i]?.accepted) continue;
+      f.startedAt = r.startedAt;
+      if (f.number === 1) this.metrics.queueWait.observe({ queue: f.queue }, Math.max(0, r.startedAt - f.jobCreatedAt) / 1000);
+    }
+    return results;
+  }
+
+  async reportEnded(reports: EndReport[]): Promise<ReportResult[]> {
+    const now = this.clock.now();
+    const decide: DecideFn = (job, end) => decideAfterAttempt(job, end, now, this.random());
+    const results = await this.store.endAttempts(reports, decide, now);
+    for (let i = 0; i < reports.length; i++) {
+      const r = reports[i]!;
+      const res = results[i];
+      const f = this.inFlight.get(r.attemptId);
+      this.inFlight.delete(r.attemptId);
+      if (!res?.accepted) continue;
+      this.metrics.attemptsEnded.inc({ state: r.end.state });
+      const queue = f?.queue ?? 'unknown';
+      if (f?.startedAt != null) this.metrics.runTime.observe({ queue }, Math.max(0, r.endedAt - f.startedAt) / 1000);
+      if (res.jobState === 'queued') {
+        this.metrics.retries.inc({ queue });
+      } else if (res.jobState === 'succeeded' || res.jobState === 'failed') {
+        this.metrics.jobsFinished.inc({ queue, outcome: res.jobState });
+      }
+    }
+    // Devices freed (and maybe jobs requeued): the scheduler may place more.
+    this.onWork();
+    return results;
+  }
+
+  // ── helpers ─────────────────────────────────────────────────────────────
+
+  /** Node capacities for the submit-time fit check, cached for a second. */
+  private async capacity(): Promise<NodeCapacity[]> {
+    const now = this.clock.now();
+    if (this.nodeCache && now - this.nodeCache.at < 1000) return this.nodeCache.nodes;
+    const snap = await this.store.schedulingSnapshot(now, 0);
+    this.nodeCache = { at: now, nodes: snap.nodes };
+    return snap.nodes;
+  }
+}

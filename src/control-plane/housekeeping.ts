@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { Store } from '../store/store.js';
+import type { ControlPlane } from './control-plane.js';
+
+export interface HousekeepingOptions {
+  /** How often expired leases are looked for. */
+  reclaimEveryMs: number;
+  /** A node with no heartbeat for this long is marked down. */
+  nodeDownAfterMs: number;
+  retentionMs: number;
+  /** Device telemetry is kept this long. */
+  telemetryRetentionMs: number;
+  /** How often retention runs. */
+  purgeEveryMs: number;
+}
+
+/**
+ * Background duties of the control plane: reclaiming expired leases, marking
+ * silent nodes down, and purging finished jobs and old telemetry after the
+ * retention period. Each duty runs on its own unref'd timer and never
+ * overlaps itself.
+ */
+export class Housekeeping {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly controlPlane: ControlPlane,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly options: HousekeepingOptions,
+  ) {}
+
+  start(): void {
+    this.every('reclaim', this.options.reclaimEveryMs, () => this.reclaim());
+    this.every('retention', this.options.purgeEveryMs, () => this.purge());
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+  }
+
+  async reclaim(): Promise<void> {
+    const down = await this.store.markNodesDown(this.clock.now() - this.options.nodeDownAfterMs);
+    if (down.length > 0) this.log.warn({ nodes: down }, 'nodes stopped heartbeating and were marked down');
+    await this.controlPlane.reclaimExpired();
+  }
+
+  async purge(): Promise<void> {
+    const before = this.clock.now() - this.options.retentionMs;
+    let total = 0;
+    for (;;) {
+      const n = await this.store.purgeFinishedJobs(before, 1000);
+      total += n;
+      if (n < 1000) break;
+    }
+    const samples = await this.store.purgeTelemetry(this.clock.now() - this.options.telemetryRetentionMs);
+    if (total > 0 || samples > 0) this.log.info({ jobs: total, telemetrySamples: samples }, 'retention purged finished jobs and old telemetry');
+  }
+
+  private every(name: string, ms: number, fn: () => Promise<void>): void {
+    const t = setInterval(() => {
+      if (this.busy.has(name)) return;
+      this.busy.add(name);
+      fn()
+        .catch((e: unknown) => this.log.error({ err: e, duty: name }, 'housekeeping duty failed'))
+        .finally(() => this.busy.delete(name));
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+}

@@ -1,0 +1,37 @@
+import { GpuqError, ValidationError, type ErrorCode, type FieldIssue } from '../core/errors.js';
+
+/** Every error code with its HTTP status: the one place codes meet HTTP. docs/errors.md is kept in step by a test. */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  VALIDATION_FAILED: 400,
+  MALFORMED_REQUEST: 400,
+  UNSCHEDULABLE: 422,
+  JOB_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  INVALID_STATE: 409,
+  BODY_TOO_LARGE: 413,
+  DRAINING: 503,
+  LEASE_LOST: 409,
+  STORE_UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; issues?: FieldIssue[] };
+}
+
+/** Maps anything thrown in a route to a status and a body that says what to do; never leaks a stack. */
+export function toHttpError(e: unknown): { status: number; body: ErrorBody } {
+  if (e instanceof ValidationError) {
+    return { status: HTTP_STATUS.VALIDATION_FAILED, body: { error: { code: e.code, message: e.message, issues: e.issues } } };
+  }
+  if (e instanceof GpuqError) return { status: HTTP_STATUS[e.code], body: { error: { code: e.code, message: e.message } } };
+  const fe = e as { code?: string; statusCode?: number; message?: string };
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return { status: 413, body: { error: { code: 'BODY_TOO_LARGE', message: `request body is larger than the server accepts (${fe.message ?? ''}); split the batch` } } };
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const message = fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'send JSON with Content-Type: application/json' : `malformed request: ${fe.message ?? 'unreadable body'}`;
+    return { status: fe.statusCode === 415 ? 415 : 400, body: { error: { code: 'MALFORMED_REQUEST', message } } };
+  }
+  return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error; see the server log' } } };
+}

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { ValidationError } from '../core/errors.js';
+import { zodIssues } from '../core/job-spec.js';
+import { JOB_STATES } from '../core/types.js';
+
+/** Schemas of request parameters and bodies other than the job spec itself. */
+
+export function parseRequest<S extends z.ZodType>(schema: S, data: unknown, prefix: string[] = []): z.output<S> {
+  const r = schema.safeParse(data);
+  if (!r.success) throw new ValidationError(zodIssues(r.error, prefix));
+  return r.data;
+}
+
+export const jobIdParams = z.strictObject({
+  id: z.string().regex(/^[1-9][0-9]{0,14}$/, 'must be a job ID (a positive integer)').transform(Number),
+});
+
+const limit = z.coerce.number().int('must be an integer').min(1).max(1000).default(100);
+const cursor = z.string().max(64).optional();
+
+const labelFilter = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .pipe(z.array(z.string().regex(/^[^=]+=.*$/, 'must be key=value'))
+  )
+  .transform((items) => Object.fromEntries(items.map((i) => [i.slice(0, i.indexOf('='))!, i.slice(i.indexOf('=') + 1)])));
+
+export const listJobsQuery = z.strictObject({
+  state: z
+    .string()
+    .transform((s) => s.split(',').filter(Boolean))
+    .pipe(z.array(z.enum(JOB_STATES as [string, ...string[]], { message: `each state must be one of ${JOB_STATES.join(', ')}` })))
+    .optional(),
+  queue: z.string().max(64).optional(),
+  label: labelFilter.optional(),
+  limit,
+  cursor,
+});
+
+export const dlqQuery = z.strictObject({ queue: z.string().max(64).optional(), limit, cursor });
+
+/** Replay or purge: explicit IDs, or everything (optionally one queue). */
+export const dlqSelectorBody = z.union([
+  z.strictObject({ ids: z.array(z.int().positive()).min(1).max(10_000) }),
+  z.strictObject({ all: z.literal(true), queue: z.string().max(64).optional() }),
+], { message: 'give {"ids": [job IDs]} or {"all": true, "queue"?: name}' });
+
+export const logsQuery = z.strictObject({
+  attempt: z.coerce.number().int().min(1).optional(),
+  /** Last N lines only. */
+  tail: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  follow: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+});
+
+export const cancelBody = z.strictObject({ reason: z.string().max(1000).optional() }).default({});
+
+export const queueParams = z.strictObject({ queue: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a queue name') });
+
+export const maintenanceBody = z.strictObject({ mode: z.enum(['drain', 'normal']) });
+
+export const nodeDeviceParams = z.strictObject({
+  node: z.string().min(1).max(63),
+  index: z.string().regex(/^[0-9]{1,3}$/, 'must be a device index').transform(Number),
+});
+
+export const telemetryQuery = z.strictObject({ sinceMs: z.coerce.number().min(0).optional() });

@@ -1,0 +1,28 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { toHttpError } from './http-errors.js';
+import { controlRoutes } from './routes/control.js';
+import { dlqRoutes } from './routes/dlq.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { logRoutes } from './routes/logs.js';
+import { nodeRoutes } from './routes/nodes.js';
+import { openApiRoutes } from './routes/openapi.js';
+import type { ServerContext } from './server-context.js';
+
+/** The HTTP API: one module per concern under routes/, errors mapped in one place. */
+export function buildServer(ctx: ServerContext, log: Logger, bodyLimitBytes: number): FastifyInstance {
+  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: bodyLimitBytes, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toHttpError(err);
+    ctx.metrics.rejected.inc({ code: body.error.code });
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    void reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    ctx.metrics.rejected.inc({ code: 'NOT_FOUND' });
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json` } });
+  });
+  for (const routes of [jobRoutes, logRoutes, dlqRoutes, nodeRoutes, controlRoutes, healthRoutes, openApiRoutes]) routes(app, ctx);
+  return app;
+}

@@ -1,0 +1,154 @@
+import type { JobSpecInput } from '../core/job-spec.js';
+import type { Attempt, Job, JobEvent, JobState, MaintenanceMode, NodeInfo, DeviceTelemetry, Device } from '../core/types.js';
+
+/** An error answer of the API: the server's code and message, and the HTTP status. */
+export class GpuqApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: { path: string; message: string }[] = [],
+  ) {
+    super(message);
+    this.name = 'GpuqApiError';
+  }
+}
+
+/** The server could not be reached at all. */
+export class GpuqUnreachableError extends Error {
+  constructor(readonly url: string, options?: { cause?: unknown }) {
+    super(`cannot reach gpuq at ${url}: is it running? (start it with \`gpuq up\`, or set --url / GPUQ_URL)`, options);
+    this.name = 'GpuqUnreachableError';
+  }
+}
+
+export interface JobDetail {
+  job: Job;
+  attempts: Attempt[];
+  events: JobEvent[];
+  waiting: string | null;
+}
+
+export interface NodeView extends Omit<NodeInfo, 'devices'> {
+  devices: (Device & { telemetry: DeviceTelemetry | null; heldBy: { jobId: number; attemptId: number } | null })[];
+}
+
+export interface ListJobsOptions {
+  state?: JobState[];
+  queue?: string;
+  labels?: Record<string, string>;
+  limit?: number;
+  cursor?: string;
+}
+
+/** A typed client for the gpuq HTTP API (what the CLI uses). */
+export class GpuqClient {
+  constructor(readonly baseUrl: string) {}
+
+  async submit(spec: JobSpecInput): Promise<{ job: Job; created: boolean }> {
+    return this.request('POST', '/v1/jobs', spec);
+  }
+
+  async submitBatch(specs: JobSpecInput[]): Promise<{ jobs: { id: number; state: JobState; created: boolean }[] }> {
+    return this.request('POST', '/v1/jobs', { jobs: specs });
+  }
+
+  async get(id: number): Promise<JobDetail> {
+    return this.request('GET', `/v1/jobs/${id}`);
+  }
+
+  async list(o: ListJobsOptions = {}): Promise<{ jobs: Job[]; nextCursor: string | null }> {
+    const q = new URLSearchParams();
+    if (o.state?.length) q.set('state', o.state.join(','));
+    if (o.queue) q.set('queue', o.queue);
+    for (const [k, v] of Object.entries(o.labels ?? {})) q.append('label', `${k}=${v}`);
+    if (o.limit) q.set('limit', String(o.limit));
+    if (o.cursor) q.set('cursor', o.cursor);
+    return this.request('GET', `/v1/jobs?${q}`);
+  }
+
+  async cancel(id: number, reason?: string): Promise<{ job: Job; cancelled: boolean }> {
+    return this.request('POST', `/v1/jobs/${id}/cancel`, reason ? { reason } : {});
+  }
+
+  async cancelQueue(queue: string, reason?: string): Promise<{ cancelled: number; ids: number[] }> {
+    return this.request('POST', `/v1/queues/${encodeURIComponent(queue)}/cancel`, reason ? { reason } : {});
+  }
+
+  async logs(id: number, o: { attempt?: number; tail?: number } = {}): Promise<string> {
+    const res = await this.raw('GET', `/v1/jobs/${id}/logs?${logQuery({ ...o, follow: false })}`);
+    return res.text();
+  }
+
+  /** Streams the log until the attempt ends. */
+  async *followLogs(id: number, o: { attempt?: number; tail?: number } = {}): AsyncGenerator<string> {
+    const res = await this.raw('GET', `/v1/jobs/${id}/logs?${logQuery({ ...o, follow: true })}`);
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) yield decoder.decode(chunk, { stream: true });
+  }
+
+  async dlq(o: { queue?: string; limit?: number; cursor?: string } = {}): Promise<{ jobs: Job[]; nextCursor: string | null }> {
+    const q = new URLSearchParams();
+    if (o.queue) q.set('queue', o.queue);
+    if (o.limit) q.set('limit', String(o.limit));
+    if (o.cursor) q.set('cursor', o.cursor);
+    return this.request('GET', `/v1/dlq?${q}`);
+  }
+
+  async replay(selector: { ids: number[] } | { all: true; queue?: string }): Promise<{ replayed: number; ids: number[] }> {
+    return this.request('POST', '/v1/dlq/replay', selector);
+  }
+
+  async purgeDlq(selector: { ids: number[] } | { all: true; queue?: string }): Promise<{ purged: number }> {
+    return this.request('POST', '/v1/dlq/purge', selector);
+  }
+
+  async nodes(): Promise<{ nodes: NodeView[] }> {
+    return this.request('GET', '/v1/nodes');
+  }
+
+  async setMaintenance(mode: MaintenanceMode): Promise<{ mode: MaintenanceMode; running: number }> {
+    return this.request('POST', '/v1/control/maintenance', { mode });
+  }
+
+  async health(): Promise<Record<string, unknown>> {
+    return this.request('GET', '/health/detailed');
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.raw(method, path, body);
+    return (await res.json()) as T;
+  }
+
+  private async raw(method: string, path: string, body?: unknown): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new GpuqUnreachableError(this.baseUrl, { cause: e });
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let parsed: { error?: { code?: string; message?: string; issues?: { path: string; message: string }[] } } = {};
+      try {
+        parsed = JSON.parse(text) as typeof parsed;
+      } catch {
+        /* not JSON */
+      }
+      throw new GpuqApiError(res.status, parsed.error?.code ?? `HTTP_${res.status}`, parsed.error?.message ?? text, parsed.error?.issues ?? []);
+    }
+    return res;
+  }
+}
+
+function logQuery(o: { attempt?: number; tail?: number; follow: boolean }): URLSearchParams {
+  const q = new URLSearchParams({ follow: String(o.follow) });
+  if (o.attempt) q.set('attempt', String(o.attempt));
+  if (o.tail !== undefined) q.set('tail', String(o.tail));
+  return q;
+}

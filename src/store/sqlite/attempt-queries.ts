@@ -1,0 +1,305 @@
+import type { Database } from 'better-sqlite3';
+import type { JobSpec } from '../../core/job-spec.js';
+import { isLive, isTerminal } from '../../core/job-states.js';
+import type { NodeCapacity, QueuedJob } from '../../core/scheduler/snapshot.js';
+import type { Attempt, JobState } from '../../core/types.js';
+import type { AssignedAttempt, DecideFn, EndReport, Placement, ReportResult, StartReport } from '../store.js';
+import { ATTEMPT_COLUMNS, attemptFromRow, parseStringMap, type AttemptRow } from './rows.js';
+import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql.js';
+
+/**
+ * Scheduling and the attempt lifecycle: snapshot → applyPlan → markRunning →
+ * endAttempts, plus leases. An attempt is live while `assigned` or `running`;
+ * while live it holds its devices through rows in `device_holds` (inserted by
+ * applyPlan, deleted by endAttempts), and every report from an agent is fenced:
+ * it applies only to a live attempt, so a report for an attempt that was
+ * reclaimed or already ended changes nothing.
+ */
+
+const SELECT_NODES = `SELECT id, labels, cpus, memory_mb, state FROM nodes ORDER BY id`;
+const SELECT_HEALTHY_DEVICES = `SELECT node_id, device_index FROM devices WHERE healthy = 1 ORDER BY node_id, device_index`;
+const SELECT_HOLDS = `SELECT node_id, device_index FROM device_holds`;
+const SELECT_LIVE_RESERVATIONS = `SELECT node_id, total(cpus) AS cpus, total(memory_mb) AS memory_mb FROM attempts WHERE ${LIVE_ATTEMPT} GROUP BY node_id`;
+/**
+ * INDEXED BY: without statistics SQLite may prefer jobs_state_id and sort every queued job;
+ * jobs_runnable is already in scheduling order, so the scan stops after `limit` runnable rows.
+ * Parameters: now, limit.
+ */
+const SELECT_RUNNABLE = `SELECT id, queue, priority, gpus, cpus, memory_mb, node_selector, created_at FROM jobs INDEXED BY jobs_runnable
+  WHERE state = 'queued' AND not_before <= ? ORDER BY priority DESC, id ASC LIMIT ?`;
+
+/** Parameters: id. */
+const SELECT_JOB_FOR_PLACEMENT = `SELECT state, attempts, gpus, cpus, memory_mb, spec, created_at FROM jobs WHERE id = ?`;
+/** Parameters: node id. */
+const SELECT_NODE_STATE = `SELECT state FROM nodes WHERE id = ?`;
+/** Parameters: node id. */
+const SELECT_NODE_HEALTHY = `SELECT device_index FROM devices WHERE node_id = ? AND healthy = 1`;
+/** Parameters: node id, JSON array of device indices. */
+const COUNT_HELD = `SELECT count(*) AS n FROM device_holds WHERE node_id = ? AND device_index IN (SELECT value FROM json_each(?))`;
+/** Parameters: job_id, number, node_id, devices (JSON), cpus, memory_mb, assigned_at, lease_expires_at. */
+const INSERT_ATTEMPT = `INSERT INTO attempts (job_id, number, node_id, devices, cpus, memory_mb, state, assigned_at, lease_expires_at)
+  VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?, ?)`;
+/** Parameters: node_id, attempt_id, devices (JSON array). */
+const INSERT_HOLDS = `INSERT INTO device_holds (node_id, device_index, attempt_id) SELECT ?, value, ? FROM json_each(?)`;
+/** Parameters: attempts (the new count), node_id, devices (JSON), updated_at, id. */
+const ASSIGN_JOB = `UPDATE jobs SET state = 'assigned', attempts = ?, node_id = ?, devices = ?, updated_at = ?, reason = NULL WHERE id = ? AND state = 'queued'`;
+
+/**
+ * Reports are fenced by the WHERE clause of the UPDATE itself: it changes (and returns) a row only when the
+ * attempt is in the state the report applies to, so checking and changing are one step.
+ * Parameters: pid, log_path, started_at, id.
+ */
+const START_ATTEMPT = `UPDATE attempts SET state = 'running', pid = ?, log_path = ?, started_at = ? WHERE id = ? AND state = 'assigned'
+  RETURNING job_id, number`;
+/** The job's started_at is its first start: the queue wait is measured to it. Parameters: started_at, updated_at, id. */
+const START_JOB = `UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?), updated_at = ? WHERE id = ? AND state = 'assigned'`;
+/** Parameters: id. */
+const SELECT_JOB_STATE = `SELECT state FROM jobs WHERE id = ?`;
+/** Parameters: state, exit_code, signal, reason, ended_at, id. */
+const END_ATTEMPT = `UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ? WHERE id = ? AND ${LIVE_ATTEMPT}
+  RETURNING job_id, number, devices`;
+/** What the retry decision needs. Parameters: id. */
+const SELECT_JOB_FOR_DECISION = `SELECT state, attempts, attempt_limit, backoff_initial_s, backoff_max_s, backoff_multiplier FROM jobs WHERE id = ?`;
+/** Parameters: attempt id. */
+const RELEASE_HOLDS = `DELETE FROM device_holds WHERE attempt_id = ?`;
+/**
+ * Applies a retry decision. Placement columns are cleared when the job leaves assigned/running.
+ * Parameters: @state, @notBefore (null keeps it), @inDlq, @reason, @finishedAt (null unless terminal),
+ * @keepPlacement (1/0), @now, @id.
+ */
+const DECIDE_JOB = `UPDATE jobs SET state = @state, not_before = coalesce(@notBefore, not_before), in_dlq = @inDlq, reason = @reason,
+    finished_at = @finishedAt, node_id = CASE WHEN @keepPlacement THEN node_id END,
+    devices = CASE WHEN @keepPlacement THEN devices ELSE '[]' END, updated_at = @now
+  WHERE id = @id`;
+interface DecideJobParams {
+  state: string;
+  notBefore: number | null;
+  inDlq: number;
+  reason: string;
+  finishedAt: number | null;
+  keepPlacement: number;
+  now: number;
+  id: number;
+}
+
+/** Parameters: lease_expires_at, JSON array of attempt ids, node_id. */
+const RENEW_LEASES = `UPDATE attempts SET lease_expires_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND node_id = ? AND ${LIVE_ATTEMPT} RETURNING id`;
+const SELECT_LIVE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} ORDER BY id`;
+/** Parameters: node_id. */
+const SELECT_LIVE_ON_NODE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND node_id = ? ORDER BY id`;
+/** Parameters: now. */
+const SELECT_EXPIRED = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND lease_expires_at < ? ORDER BY lease_expires_at, id`;
+
+interface NodeRowLite {
+  id: string;
+  labels: string;
+  cpus: number;
+  memory_mb: number;
+  state: string;
+}
+interface RunnableRow {
+  id: number;
+  queue: string;
+  priority: number;
+  gpus: number;
+  cpus: number;
+  memory_mb: number;
+  node_selector: string;
+  created_at: number;
+}
+interface PlacementJobRow {
+  state: string;
+  attempts: number;
+  gpus: number;
+  cpus: number;
+  memory_mb: number;
+  spec: string;
+  created_at: number;
+}
+interface DecisionJobRow {
+  state: string;
+  attempts: number;
+  attempt_limit: number;
+  backoff_initial_s: number;
+  backoff_max_s: number;
+  backoff_multiplier: number;
+}
+type NodeDevice = { node_id: string; device_index: number };
+
+export type AttemptQueries = ReturnType<typeof prepareAttemptQueries>;
+
+export function prepareAttemptQueries(db: Database) {
+  const selectNodes = db.prepare<[], NodeRowLite>(SELECT_NODES);
+  const selectHealthyDevices = db.prepare<[], NodeDevice>(SELECT_HEALTHY_DEVICES);
+  const selectHolds = db.prepare<[], NodeDevice>(SELECT_HOLDS);
+  const selectLiveReservations = db.prepare<[], { node_id: string; cpus: number; memory_mb: number }>(SELECT_LIVE_RESERVATIONS);
+  const selectRunnable = db.prepare<[number, number], RunnableRow>(SELECT_RUNNABLE);
+  const selectJobForPlacement = db.prepare<[number], PlacementJobRow>(SELECT_JOB_FOR_PLACEMENT);
+  const selectNodeState = db.prepare<[string], { state: string }>(SELECT_NODE_STATE);
+  const selectNodeHealthy = db.prepare<[string], { device_index: number }>(SELECT_NODE_HEALTHY);
+  const countHeld = db.prepare<[string, string], { n: number }>(COUNT_HELD);
+  const insertAttempt = db.prepare<[number, number, string, string, number, number, number, number]>(INSERT_ATTEMPT);
+  const insertHolds = db.prepare<[string, number, string]>(INSERT_HOLDS);
+  const assignJob = db.prepare<[number, string, string, number, number]>(ASSIGN_JOB);
+  const insertEvent = db.prepare<InsertEventParams>(INSERT_EVENT);
+  const startAttempt = db.prepare<[number | null, string | null, number, number], { job_id: number; number: number }>(START_ATTEMPT);
+  const startJob = db.prepare<[number, number, number]>(START_JOB);
+  const selectJobState = db.prepare<[number], { state: string }>(SELECT_JOB_STATE);
+  const endAttempt = db.prepare<[string, number | null, string | null, string, number, number], { job_id: number; number: number; devices: string }>(END_ATTEMPT);
+  const selectJobForDecision = db.prepare<[number], DecisionJobRow>(SELECT_JOB_FOR_DECISION);
+  const releaseHolds = db.prepare<[number]>(RELEASE_HOLDS);
+  const decideJob = db.prepare<DecideJobParams>(DECIDE_JOB);
+  const renewLeasesStmt = db.prepare<[number, string, string], { id: number }>(RENEW_LEASES);
+  const selectLive = db.prepare<[], AttemptRow>(SELECT_LIVE);
+  const selectLiveOnNode = db.prepare<[string], AttemptRow>(SELECT_LIVE_ON_NODE);
+  const selectExpired = db.prepare<[number], AttemptRow>(SELECT_EXPIRED);
+
+  function schedulingSnapshot(now: number, limit: number): { nodes: NodeCapacity[]; queued: QueuedJob[] } {
+    const healthy = groupByNode(selectHealthyDevices.all());
+    const held = groupByNode(selectHolds.all());
+    const reserved = new Map(selectLiveReservations.all().map((r) => [r.node_id, r]));
+    const nodes = selectNodes.all().map((n): NodeCapacity => {
+      const devices = healthy.get(n.id) ?? [];
+      const heldHere = new Set(held.get(n.id));
+      const r = reserved.get(n.id);
+      return {
+        id: n.id,
+        labels: parseStringMap(n.labels),
+        schedulable: n.state === 'up',
+        devices,
+        freeDevices: devices.filter((d) => !heldHere.has(d)),
+        cpusTotal: n.cpus,
+        cpusFree: n.cpus - (r?.cpus ?? 0),
+        memoryTotalMb: n.memory_mb,
+        memoryFreeMb: n.memory_mb - (r?.memory_mb ?? 0),
+      };
+    });
+    const queued = selectRunnable.all(now, limit).map(
+      (j): QueuedJob => ({
+        id: j.id,
+        queue: j.queue,
+        priority: j.priority,
+        gpus: j.gpus,
+        cpus: j.cpus,
+        memoryMb: j.memory_mb,
+        nodeSelector: parseStringMap(j.node_selector),
+        createdAt: j.created_at,
+      }),
+    );
+    return { nodes, queued };
+  }
+
+  function applyPlan(placements: Placement[], now: number, leaseMs: number): AssignedAttempt[] {
+    // Per call: is each node up, and which of its devices are healthy. A placement onto a node that went
+    // down, or onto a device that turned unhealthy, since the snapshot is as stale as one onto a held device.
+    const nodeCache = new Map<string, Set<number> | null>();
+    const usableDevices = (nodeId: string): Set<number> | null => {
+      let usable = nodeCache.get(nodeId);
+      if (usable === undefined) {
+        usable = selectNodeState.get(nodeId)?.state === 'up' ? new Set(selectNodeHealthy.all(nodeId).map((d) => d.device_index)) : null;
+        nodeCache.set(nodeId, usable);
+      }
+      return usable;
+    };
+    const assigned: AssignedAttempt[] = [];
+    for (const p of placements) {
+      const job = selectJobForPlacement.get(p.jobId);
+      if (!job || job.state !== 'queued') continue;
+      if (p.devices.length !== job.gpus || new Set(p.devices).size !== p.devices.length) continue;
+      const usable = usableDevices(p.nodeId);
+      if (!usable || !p.devices.every((d) => usable.has(d))) continue;
+      const devicesJson = JSON.stringify(p.devices);
+      if (p.devices.length > 0 && (countHeld.get(p.nodeId, devicesJson)?.n ?? 0) > 0) continue;
+      const number = job.attempts + 1;
+      const leaseExpiresAt = now + leaseMs;
+      const attemptId = Number(insertAttempt.run(p.jobId, number, p.nodeId, devicesJson, job.cpus, job.memory_mb, now, leaseExpiresAt).lastInsertRowid);
+      if (p.devices.length > 0) insertHolds.run(p.nodeId, attemptId, devicesJson);
+      assignJob.run(number, p.nodeId, devicesJson, now, p.jobId);
+      insertEvent.run(p.jobId, number, 'queued', 'assigned', now, null);
+      assigned.push({
+        attemptId,
+        jobId: p.jobId,
+        number,
+        nodeId: p.nodeId,
+        devices: [...p.devices],
+        spec: JSON.parse(job.spec) as JobSpec,
+        jobCreatedAt: job.created_at,
+        leaseExpiresAt,
+      });
+    }
+    return assigned;
+  }
+
+  function markRunning(reports: StartReport[], now: number): ReportResult[] {
+    return reports.map((r): ReportResult => {
+      const a = startAttempt.get(r.pid, r.logPath, r.startedAt, r.attemptId);
+      if (!a) return { attemptId: r.attemptId, accepted: false };
+      if (startJob.run(r.startedAt, now, a.job_id).changes === 0) {
+        // The job was cancelled while its attempt was starting: it stays cancelled; only the attempt's start is recorded.
+        return { attemptId: r.attemptId, accepted: true, jobState: selectJobState.get(a.job_id)?.state as JobState };
+      }
+      insertEvent.run(a.job_id, a.number, 'assigned', 'running', now, null);
+      return { attemptId: r.attemptId, accepted: true, jobState: 'running' };
+    });
+  }
+
+  function endAttempts(reports: EndReport[], decide: DecideFn, now: number): ReportResult[] {
+    return reports.map((r): ReportResult => {
+      const a = endAttempt.get(r.end.state, r.exitCode, r.signal, r.end.reason, r.endedAt, r.attemptId);
+      if (!a) return { attemptId: r.attemptId, accepted: false };
+      if (a.devices !== '[]') releaseHolds.run(r.attemptId);
+      const job = selectJobForDecision.get(a.job_id);
+      if (!job) throw new Error(`attempt ${r.attemptId} belongs to job ${a.job_id}, which does not exist`);
+      const jobState = job.state as JobState;
+      const decision = decide(
+        {
+          state: jobState,
+          attempts: job.attempts,
+          attemptLimit: job.attempt_limit,
+          backoff: { initialSeconds: job.backoff_initial_s, maxSeconds: job.backoff_max_s, multiplier: job.backoff_multiplier },
+        },
+        r.end,
+      );
+      if (decision.state === null) return { attemptId: r.attemptId, accepted: true, jobState };
+      const to = decision.state;
+      decideJob.run({
+        state: to,
+        notBefore: to === 'queued' ? (decision.notBefore ?? now) : null,
+        inDlq: decision.toDlq ? 1 : 0,
+        reason: decision.reason,
+        finishedAt: isTerminal(to) ? now : null,
+        keepPlacement: isLive(to) ? 1 : 0,
+        now,
+        id: a.job_id,
+      });
+      insertEvent.run(a.job_id, a.number, jobState, to, now, decision.reason);
+      return { attemptId: r.attemptId, accepted: true, jobState: to };
+    });
+  }
+
+  function renewLeases(nodeId: string, attemptIds: number[], expiresAt: number): number[] {
+    if (attemptIds.length === 0) return [];
+    const live = new Set(renewLeasesStmt.all(expiresAt, JSON.stringify(attemptIds), nodeId).map((r) => r.id));
+    return [...new Set(attemptIds)].filter((id) => live.has(id));
+  }
+
+  function listLiveAttempts(nodeId?: string): Attempt[] {
+    return (nodeId === undefined ? selectLive.all() : selectLiveOnNode.all(nodeId)).map(attemptFromRow);
+  }
+
+  function listExpiredAttempts(now: number): Attempt[] {
+    return selectExpired.all(now).map(attemptFromRow);
+  }
+
+  return { schedulingSnapshot, applyPlan, markRunning, endAttempts, renewLeases, listLiveAttempts, listExpiredAttempts };
+}
+
+function groupByNode(rows: NodeDevice[]): Map<string, number[]> {
+  const byNode = new Map<string, number[]>();
+  for (const r of rows) {
+    const list = byNode.get(r.node_id);
+    if (list) list.push(r.device_index);
+    else byNode.set(r.node_id, [r.device_index]);
+  }
+  return byNode;
+}

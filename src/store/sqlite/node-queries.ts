@@ -1,0 +1,158 @@
+import type { Database } from 'better-sqlite3';
+import type { DeviceTelemetry, MaintenanceMode, NodeInfo } from '../../core/types.js';
+import { deviceFromRow, nodeFromRow, TELEMETRY_COLUMNS, telemetryFromRow, type DeviceRow, type NodeRow, type TelemetryRow } from './rows.js';
+
+/** Nodes and their devices, device telemetry, and the settings table (maintenance mode). */
+
+/** Parameters: @id, @hostname, @labels (JSON), @cpus, @memoryMb, @incarnation, @lastHeartbeatAt, @state. */
+const UPSERT_NODE = `INSERT INTO nodes (id, hostname, labels, cpus, memory_mb, incarnation, last_heartbeat_at, state)
+  VALUES (@id, @hostname, @labels, @cpus, @memoryMb, @incarnation, @lastHeartbeatAt, @state)
+  ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, labels = excluded.labels, cpus = excluded.cpus,
+    memory_mb = excluded.memory_mb, incarnation = excluded.incarnation, last_heartbeat_at = excluded.last_heartbeat_at, state = excluded.state`;
+interface UpsertNodeParams {
+  id: string;
+  hostname: string;
+  labels: string;
+  cpus: number;
+  memoryMb: number;
+  incarnation: string;
+  lastHeartbeatAt: number;
+  state: string;
+}
+/** Parameters: node_id. */
+const DELETE_DEVICES = `DELETE FROM devices WHERE node_id = ?`;
+/** Parameters: node_id, device_index, uuid, name, simulated (0/1), memory_total_mb, pci_bus_id, healthy (0/1). */
+const INSERT_DEVICE = `INSERT INTO devices (node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
+/** Parameters: last_heartbeat_at, id. */
+const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = ?, state = 'up' WHERE id = ?`;
+/** Parameters: before. */
+const MARK_DOWN = `UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat_at < ? RETURNING id`;
+const SELECT_NODES = `SELECT id, hostname, labels, cpus, memory_mb, incarnation, last_heartbeat_at, state FROM nodes ORDER BY id`;
+const SELECT_DEVICES = `SELECT node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy FROM devices ORDER BY node_id, device_index`;
+
+/** Parameters: node_id, device_index, at, utilization_pct, memory_used_mb, temperature_c, power_w, ecc_corrected, ecc_uncorrected. */
+const INSERT_TELEMETRY = `INSERT INTO telemetry (${TELEMETRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/** A sample older than the one kept (agents may resend) does not replace it. Parameters: as INSERT_TELEMETRY. */
+const UPSERT_LATEST = `INSERT INTO telemetry_latest (${TELEMETRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (node_id, device_index) DO UPDATE SET at = excluded.at, utilization_pct = excluded.utilization_pct,
+    memory_used_mb = excluded.memory_used_mb, temperature_c = excluded.temperature_c, power_w = excluded.power_w,
+    ecc_corrected = excluded.ecc_corrected, ecc_uncorrected = excluded.ecc_uncorrected
+  WHERE excluded.at >= telemetry_latest.at`;
+const SELECT_LATEST = `SELECT ${TELEMETRY_COLUMNS} FROM telemetry_latest ORDER BY node_id, device_index`;
+/** Parameters: node_id, device_index, since. */
+const SELECT_HISTORY = `SELECT ${TELEMETRY_COLUMNS} FROM telemetry WHERE node_id = ? AND device_index = ? AND at >= ? ORDER BY at`;
+/** Parameters: before. */
+const DELETE_TELEMETRY = `DELETE FROM telemetry WHERE at < ?`;
+/** Parameters: before. */
+const DELETE_LATEST = `DELETE FROM telemetry_latest WHERE at < ?`;
+
+/** Parameters: key. */
+const SELECT_SETTING = `SELECT value FROM settings WHERE key = ?`;
+/** Parameters: key, value, updated_at. */
+const UPSERT_SETTING = `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
+
+const MAINTENANCE_KEY = 'maintenance_mode';
+
+type TelemetryParams = [string, number, number, number | null, number | null, number | null, number | null, number | null, number | null];
+
+export type NodeQueries = ReturnType<typeof prepareNodeQueries>;
+
+export function prepareNodeQueries(db: Database) {
+  const upsertNodeStmt = db.prepare<UpsertNodeParams>(UPSERT_NODE);
+  const deleteDevices = db.prepare<[string]>(DELETE_DEVICES);
+  const insertDevice = db.prepare<[string, number, string, string, number, number, string | null, number]>(INSERT_DEVICE);
+  const heartbeat = db.prepare<[number, string]>(HEARTBEAT);
+  const markDown = db.prepare<[number], { id: string }>(MARK_DOWN);
+  const selectNodes = db.prepare<[], NodeRow>(SELECT_NODES);
+  const selectDevices = db.prepare<[], DeviceRow>(SELECT_DEVICES);
+  const insertTelemetry = db.prepare<TelemetryParams>(INSERT_TELEMETRY);
+  const upsertLatest = db.prepare<TelemetryParams>(UPSERT_LATEST);
+  const selectLatest = db.prepare<[], TelemetryRow>(SELECT_LATEST);
+  const selectHistory = db.prepare<[string, number, number], TelemetryRow>(SELECT_HISTORY);
+  const deleteTelemetry = db.prepare<[number]>(DELETE_TELEMETRY);
+  const deleteLatest = db.prepare<[number]>(DELETE_LATEST);
+  const selectSetting = db.prepare<[string], { value: string }>(SELECT_SETTING);
+  const upsertSetting = db.prepare<[string, string, number]>(UPSERT_SETTING);
+
+  /** Registers a node or replaces what is known of it, devices included. */
+  function upsertNode(node: NodeInfo): void {
+    upsertNodeStmt.run({
+      id: node.id,
+      hostname: node.hostname,
+      labels: JSON.stringify(node.labels),
+      cpus: node.cpus,
+      memoryMb: node.memoryMb,
+      incarnation: node.incarnation,
+      lastHeartbeatAt: node.lastHeartbeatAt,
+      state: node.state,
+    });
+    deleteDevices.run(node.id);
+    for (const d of node.devices) {
+      insertDevice.run(node.id, d.index, d.uuid, d.name, d.simulated ? 1 : 0, d.memoryTotalMb, d.pciBusId, d.healthy ? 1 : 0);
+    }
+  }
+
+  function heartbeatNode(nodeId: string, now: number): void {
+    heartbeat.run(now, nodeId);
+  }
+
+  function markNodesDown(before: number): string[] {
+    return markDown
+      .all(before)
+      .map((r) => r.id)
+      .sort();
+  }
+
+  function listNodes(): NodeInfo[] {
+    const devices = new Map<string, DeviceRow[]>();
+    for (const d of selectDevices.all()) {
+      const list = devices.get(d.node_id);
+      if (list) list.push(d);
+      else devices.set(d.node_id, [d]);
+    }
+    return selectNodes.all().map((n) => nodeFromRow(n, (devices.get(n.id) ?? []).map(deviceFromRow)));
+  }
+
+  function recordTelemetry(samples: DeviceTelemetry[]): void {
+    for (const s of samples) {
+      const params: TelemetryParams = [s.nodeId, s.index, s.at, s.utilizationPct, s.memoryUsedMb, s.temperatureC, s.powerW, s.eccCorrected, s.eccUncorrected];
+      insertTelemetry.run(...params);
+      upsertLatest.run(...params);
+    }
+  }
+
+  function latestTelemetry(): DeviceTelemetry[] {
+    return selectLatest.all().map(telemetryFromRow);
+  }
+
+  function telemetryHistory(nodeId: string, index: number, since: number): DeviceTelemetry[] {
+    return selectHistory.all(nodeId, index, since).map(telemetryFromRow);
+  }
+
+  function purgeTelemetry(before: number): number {
+    deleteLatest.run(before);
+    return deleteTelemetry.run(before).changes;
+  }
+
+  function getMaintenanceMode(): MaintenanceMode {
+    return selectSetting.get(MAINTENANCE_KEY)?.value === 'drain' ? 'drain' : 'normal';
+  }
+
+  function setMaintenanceMode(mode: MaintenanceMode, now: number): void {
+    upsertSetting.run(MAINTENANCE_KEY, mode, now);
+  }
+
+  return {
+    upsertNode,
+    heartbeatNode,
+    markNodesDown,
+    listNodes,
+    recordTelemetry,
+    latestTelemetry,
+    telemetryHistory,
+    purgeTelemetry,
+    getMaintenanceMode,
+    setMaintenanceMode,
+  };
+}
