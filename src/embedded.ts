@@ -2,6 +2,7 @@ import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { LocalAgent } from './agent/local-agent.js';
 import { discoverDevices } from './agent/devices/discovery.js';
+import { ProcessLauncher } from './agent/launcher/launcher.js';
 import type { ServerConfig } from './config.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { ControlPlane } from './control-plane/control-plane.js';
@@ -14,8 +15,8 @@ import { VERSION } from './version.js';
 
 export interface RunningGpuq {
   url: string;
-  /** Stops accepting requests and scheduling; running attempts are killed and recorded unless `leaveRunning`. */
-  close(opts?: { leaveRunning?: boolean }): Promise<void>;
+  /** Stops accepting requests and scheduling; running attempts are killed and recorded (their jobs retry after a restart). */
+  close(): Promise<void>;
 }
 
 /**
@@ -45,6 +46,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
 
   // --fake-gpus 0 (the default) means: discover real GPUs with nvidia-smi.
   const devices = await discoverDevices({ fakeGpus: config.fakeGpus > 0 ? config.fakeGpus : undefined, nodeId: config.nodeName, now: () => clock.now() });
+  const launcher = await ProcessLauncher.start(log.child({ component: 'launcher' }));
   const agent = new LocalAgent(controlPlane, clock, log.child({ component: 'agent', nodeId: config.nodeName }), {
     nodeId: config.nodeName,
     hostname: os.hostname(),
@@ -57,6 +59,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     logCapBytes: Math.round(config.logCapMb * 1048576),
     killGraceMs: config.killGraceSeconds * 1000,
     devices,
+    launcher,
   });
   controlPlane.attachAgent(agent);
   await agent.start();
@@ -74,12 +77,13 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
   let closing: Promise<void> | null = null;
   return {
     url,
-    close(opts = {}) {
+    close() {
       closing ??= (async () => {
         housekeeping.stop();
         await scheduler.stop();
         await app.close();
-        await agent.stop(!opts.leaveRunning);
+        await agent.stop();
+        await launcher.stop();
         await store.close();
       })();
       return closing;

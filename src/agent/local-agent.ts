@@ -6,7 +6,8 @@ import type { Device, NodeInfo } from '../core/types.js';
 import type { AssignedAttempt, EndReport, StartReport } from '../store/store.js';
 import type { AgentControl, ControlPlaneLink } from './agent-link.js';
 import { TelemetrySampler, type DeviceSource } from './devices/discovery.js';
-import { startAttempt, type ExecResult, type RunningAttempt } from './executor.js';
+import type { ExecResult, RunningAttempt } from './executor.js';
+import type { AttemptLauncher } from './launcher/protocol.js';
 import { killAttemptProcesses } from './process-tree.js';
 
 export interface AgentOptions {
@@ -21,6 +22,7 @@ export interface AgentOptions {
   logCapBytes: number;
   killGraceMs: number;
   devices: DeviceSource;
+  launcher: AttemptLauncher;
 }
 
 /**
@@ -88,8 +90,7 @@ export class LocalAgent implements AgentControl {
     for (const a of attempts) {
       if (a.spec.type === 'noop') {
         const now = this.clock.now();
-        this.started.push({ attemptId: a.attemptId, pid: null, logPath: null, startedAt: now });
-        this.ended.push({ attemptId: a.attemptId, end: { state: 'succeeded', retryable: false, reason: 'noop' }, exitCode: null, signal: null, endedAt: now });
+        this.ended.push({ attemptId: a.attemptId, startedAt: now, end: { state: 'succeeded', retryable: false, reason: 'noop' }, exitCode: null, signal: null, endedAt: now });
         continue;
       }
       this.spawn(a);
@@ -106,27 +107,21 @@ export class LocalAgent implements AgentControl {
     }
   }
 
-  /** Stops the agent. With `killRunning`, running attempts are killed and reported; otherwise they are left to the lease reclaimer. */
-  async stop(killRunning: boolean): Promise<void> {
+  /** Stops the agent: running attempts are killed and their ends reported (their jobs retry by policy). */
+  async stop(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.sampler?.stop();
-    if (killRunning) {
-      const all = [...this.running.values()];
-      for (const r of all) r.kill('shutdown');
-      await Promise.all(all.map((r) => r.done));
-    }
-    this.scheduleFlush();
+    await this.sampler?.stop();
+    const all = [...this.running.values()];
+    for (const r of all) r.kill('shutdown');
+    await Promise.all(all.map((r) => r.done));
+    this.flushing = this.flushing.then(() => this.flush());
     await this.flushing;
-  }
-
-  get runningCount(): number {
-    return this.running.size;
   }
 
   private spawn(a: AssignedAttempt): void {
     const dir = path.join(this.options.dataDir, 'jobs', String(a.jobId));
     const logPath = path.join(dir, `attempt-${a.number}.log`);
-    const r = startAttempt({
+    const r = this.options.launcher.startAttempt({
       attemptId: a.attemptId,
       jobId: a.jobId,
       attemptNumber: a.number,
@@ -139,7 +134,6 @@ export class LocalAgent implements AgentControl {
       artifactsDir: path.join(dir, `artifacts-${a.number}`),
       logCapBytes: this.options.logCapBytes,
       killGraceMs: this.options.killGraceMs,
-      now: () => this.clock.now(),
     });
     this.running.set(a.attemptId, r);
     r.started.then(
@@ -156,8 +150,12 @@ export class LocalAgent implements AgentControl {
     this.running.delete(attemptId);
     const reason = this.cancelReasons.get(attemptId);
     this.cancelReasons.delete(attemptId);
+    // A process that ended before its start was sent: report both at once.
+    const unsent = this.started.findIndex((s) => s.attemptId === attemptId);
+    const startedAt = unsent >= 0 ? this.started.splice(unsent, 1)[0]!.startedAt : undefined;
     this.ended.push({
       attemptId,
+      ...(startedAt !== undefined ? { startedAt } : {}),
       end: { state: res.state, retryable: res.retryable, reason: reason && res.state === 'cancelled' ? `cancelled: ${reason}` : res.reason },
       exitCode: res.exitCode,
       signal: res.signal,

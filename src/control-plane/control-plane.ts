@@ -205,6 +205,10 @@ export class ControlPlane implements ControlPlaneLink {
       if (!res?.accepted) continue;
       this.metrics.attemptsEnded.inc({ state: r.end.state });
       const queue = f?.queue ?? 'unknown';
+      if (f && r.startedAt !== undefined) {
+        f.startedAt = r.startedAt;
+        if (f.number === 1) this.metrics.queueWait.observe({ queue }, Math.max(0, r.startedAt - f.jobCreatedAt) / 1000);
+      }
       if (f?.startedAt != null) this.metrics.runTime.observe({ queue }, Math.max(0, r.endedAt - f.startedAt) / 1000);
       if (res.jobState === 'queued') {
         this.metrics.retries.inc({ queue });

@@ -140,6 +140,11 @@ export interface StartReport {
 
 export interface EndReport {
   attemptId: number;
+  /**
+   * Set when the start was not reported separately (a noop, or a process that
+   * ended before its start was sent): the attempt's start is recorded with its end.
+   */
+  startedAt?: number;
   end: AttemptEnd;
   exitCode: number | null;
   signal: string | null;

@@ -166,6 +166,33 @@ export function schedulingContract(ctx: ContractContext): void {
       expect(await ctx.store.listLiveAttempts()).toEqual([]);
     });
 
+    it('records the start with the end when the start was not reported separately', async () => {
+      await ctx.store.upsertNode(node('n1', 1));
+      const id = await submit(ctx.store, { gpus: 1 });
+      const attemptId = await assign(ctx.store, id, 'n1', [0]);
+      const r = await ctx.store.endAttempts([{ attemptId, startedAt: T0 + 5, end: SUCCEEDED, exitCode: 0, signal: null, endedAt: T0 + 6 }], decideAt(T0 + 7), T0 + 7);
+      expect(r).toEqual([{ attemptId, accepted: true, jobState: 'succeeded' }]);
+      expect(await ctx.store.getAttempt(attemptId)).toMatchObject({ state: 'succeeded', startedAt: T0 + 5, endedAt: T0 + 6 });
+      expect(await ctx.store.getJob(id)).toMatchObject({ state: 'succeeded', startedAt: T0 + 5 });
+      expect((await ctx.store.listEvents(id)).map((e) => [e.from, e.to, e.at])).toEqual([
+        [null, 'queued', T0],
+        ['queued', 'assigned', T0],
+        ['assigned', 'running', T0 + 5],
+        ['running', 'succeeded', T0 + 7],
+      ]);
+      expect(await freeDevices(ctx.store, 'n1')).toEqual([0]);
+    });
+
+    it('keeps the first start when an end repeats it', async () => {
+      await ctx.store.upsertNode(node('n1', 0));
+      const id = await submit(ctx.store);
+      const attemptId = await start(ctx.store, id, 'n1', []);
+      const startedAt = (await ctx.store.getAttempt(attemptId))!.startedAt;
+      await ctx.store.endAttempts([{ attemptId, startedAt: T0 + 99, end: SUCCEEDED, exitCode: 0, signal: null, endedAt: T0 + 100 }], decideAt(T0 + 100), T0 + 100);
+      expect((await ctx.store.getAttempt(attemptId))!.startedAt).toBe(startedAt);
+      expect((await ctx.store.listEvents(id)).filter((e) => e.to === 'running')).toHaveLength(1);
+    });
+
     it('re-queues a job after a retryable failure, not before its backoff', async () => {
       await ctx.store.upsertNode(node('n1', 0));
       const id = await submit(ctx.store, { maxAttempts: 3, backoff: { initialSeconds: 10, maxSeconds: 60, multiplier: 2 } });

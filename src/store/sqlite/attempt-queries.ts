@@ -55,9 +55,11 @@ const START_ATTEMPT = `UPDATE attempts SET state = 'running', pid = ?, log_path 
 const START_JOB = `UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?), updated_at = ? WHERE id = ? AND state = 'assigned'`;
 /** Parameters: id. */
 const SELECT_JOB_STATE = `SELECT state FROM jobs WHERE id = ?`;
-/** Parameters: state, exit_code, signal, reason, ended_at, id. */
-const END_ATTEMPT = `UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ? WHERE id = ? AND ${LIVE_ATTEMPT}
-  RETURNING job_id, number, devices`;
+/** Parameters: state, exit_code, signal, reason, ended_at, started_at (null keeps it), id. */
+const END_ATTEMPT = `UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ?, started_at = coalesce(started_at, ?)
+  WHERE id = ? AND ${LIVE_ATTEMPT} RETURNING job_id, number, devices`;
+/** An end reported with its start, for a job still `assigned`. Parameters: started_at, updated_at, id. */
+const START_JOB_AT_END = `UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?), updated_at = ? WHERE id = ? AND state = 'assigned'`;
 /** What the retry decision needs. Parameters: id. */
 const SELECT_JOB_FOR_DECISION = `SELECT state, attempts, attempt_limit, backoff_initial_s, backoff_max_s, backoff_multiplier FROM jobs WHERE id = ?`;
 /** Parameters: attempt id. */
@@ -145,8 +147,9 @@ export function prepareAttemptQueries(db: Database) {
   const startAttempt = db.prepare<[number | null, string | null, number, number], { job_id: number; number: number }>(START_ATTEMPT);
   const startJob = db.prepare<[number, number, number]>(START_JOB);
   const selectJobState = db.prepare<[number], { state: string }>(SELECT_JOB_STATE);
-  const endAttempt = db.prepare<[string, number | null, string | null, string, number, number], { job_id: number; number: number; devices: string }>(END_ATTEMPT);
+  const endAttempt = db.prepare<[string, number | null, string | null, string, number, number | null, number], { job_id: number; number: number; devices: string }>(END_ATTEMPT);
   const selectJobForDecision = db.prepare<[number], DecisionJobRow>(SELECT_JOB_FOR_DECISION);
+  const startJobAtEnd = db.prepare<[number, number, number]>(START_JOB_AT_END);
   const releaseHolds = db.prepare<[number]>(RELEASE_HOLDS);
   const decideJob = db.prepare<DecideJobParams>(DECIDE_JOB);
   const renewLeasesStmt = db.prepare<[number, string, string], { id: number }>(RENEW_LEASES);
@@ -245,12 +248,16 @@ export function prepareAttemptQueries(db: Database) {
 
   function endAttempts(reports: EndReport[], decide: DecideFn, now: number): ReportResult[] {
     return reports.map((r): ReportResult => {
-      const a = endAttempt.get(r.end.state, r.exitCode, r.signal, r.end.reason, r.endedAt, r.attemptId);
+      const a = endAttempt.get(r.end.state, r.exitCode, r.signal, r.end.reason, r.endedAt, r.startedAt ?? null, r.attemptId);
       if (!a) return { attemptId: r.attemptId, accepted: false };
       if (a.devices !== '[]') releaseHolds.run(r.attemptId);
       const job = selectJobForDecision.get(a.job_id);
       if (!job) throw new Error(`attempt ${r.attemptId} belongs to job ${a.job_id}, which does not exist`);
-      const jobState = job.state as JobState;
+      let jobState = job.state as JobState;
+      if (r.startedAt !== undefined && jobState === 'assigned' && startJobAtEnd.run(r.startedAt, now, a.job_id).changes > 0) {
+        insertEvent.run(a.job_id, a.number, 'assigned', 'running', r.startedAt, null);
+        jobState = 'running';
+      }
       const decision = decide(
         {
           state: jobState,

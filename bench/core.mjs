@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// Core benchmark, through the HTTP API as users submit. Run: npm run bench (or node bench/core.mjs [--only name]).
+import { spawn } from 'node:child_process';
+import { api, counts, peakRssMb, percentile, printTable, record, startGpuq, waitFor, waitIdle } from './lib.mjs';
+
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+const rows = [];
+const results = {};
+
+async function noopThroughput() {
+  const N = 20_000, BATCH = 1000, CONCURRENCY = 4;
+  const g = await startGpuq();
+  try {
+    await api(g.url, 'POST', '/v1/jobs', { jobs: [{ type: 'noop' }] }); // warm up
+    await waitFor(g.url, (c) => (c.succeeded ?? 0) === 1);
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (next < N) {
+        const n = Math.min(BATCH, N - next);
+        next += n;
+        await api(g.url, 'POST', '/v1/jobs', { jobs: Array.from({ length: n }, () => ({ type: 'noop' })) });
+      }
+    }));
+    const tSubmitted = performance.now();
+    await waitIdle(g.url);
+    const t1 = performance.now();
+    const rate = N / ((t1 - t0) / 1000);
+    results.noop = { jobs: N, batch: BATCH, concurrency: CONCURRENCY, submitSeconds: (tSubmitted - t0) / 1000, totalSeconds: (t1 - t0) / 1000, jobsPerSecond: rate };
+    rows.push({ benchmark: `${N} noop jobs, batches of ${BATCH}, end to end`, result: `${Math.round(rate)} jobs/s (${((t1 - t0) / 1000).toFixed(2)} s)`, target: '≥ 10,000 jobs/s' });
+  } finally {
+    await g.stop();
+  }
+}
+
+async function rawSpawnRate(n, concurrency) {
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) {
+      next++;
+      await new Promise((resolve, reject) => {
+        const c = spawn('/bin/true', [], { stdio: 'ignore' });
+        c.once('error', reject);
+        c.once('exit', resolve);
+      });
+    }
+  }));
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function execThroughput() {
+  const N = 2000;
+  const raw = await rawSpawnRate(N, 16);
+  const g = await startGpuq();
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < N; i += 1000) await api(g.url, 'POST', '/v1/jobs', { jobs: Array.from({ length: Math.min(1000, N - i) }, () => ({ command: ['/bin/true'] })) });
+    await waitIdle(g.url);
+    const rate = N / ((performance.now() - t0) / 1000);
+    const c = await counts(g.url);
+    results.exec = { jobs: N, jobsPerSecond: rate, rawSpawnPerSecond: raw, ratio: rate / raw, failed: c.failed ?? 0 };
+    rows.push({ benchmark: `${N} exec jobs of /bin/true`, result: `${Math.round(rate)} jobs/s; raw spawn ${Math.round(raw)}/s; ratio ${(rate / raw).toFixed(2)}`, target: 'ratio ≥ 0.8' });
+  } finally {
+    await g.stop();
+  }
+}
+
+async function makespan() {
+  const N = 200, GPUS = 8;
+  const g = await startGpuq(['--fake-gpus', String(GPUS)]);
+  try {
+    const { jobs } = await api(g.url, 'POST', '/v1/jobs', { jobs: Array.from({ length: N }, () => ({ command: ['sleep', '1'], gpus: 1 })) });
+    await waitIdle(g.url, 50);
+    // Makespan from the jobs' own records: first submit to last end.
+    let first = Infinity, last = 0;
+    for (const { id } of jobs) {
+      const d = await api(g.url, 'GET', `/v1/jobs/${id}`);
+      first = Math.min(first, d.job.createdAt);
+      last = Math.max(last, d.job.finishedAt);
+    }
+    const ideal = (N / GPUS) * 1;
+    const span = (last - first) / 1000;
+    results.makespan = { jobs: N, gpus: GPUS, makespanSeconds: span, idealSeconds: ideal, ratio: span / ideal };
+    rows.push({ benchmark: `${N} × sleep 1, 1 GPU each, ${GPUS} simulated GPUs`, result: `makespan ${span.toFixed(2)} s / ideal ${ideal} s = ${(span / ideal).toFixed(3)}`, target: '≤ 1.05' });
+  } finally {
+    await g.stop();
+  }
+}
+
+async function idleLatency() {
+  const N = 200;
+  const g = await startGpuq();
+  try {
+    for (const kind of ['noop', 'exec']) {
+      const lat = [];
+      for (let i = 0; i < N + 10; i++) {
+        const spec = kind === 'noop' ? { type: 'noop' } : { command: ['/bin/true'] };
+        const { job } = await api(g.url, 'POST', '/v1/jobs', spec);
+        let d;
+        do d = await api(g.url, 'GET', `/v1/jobs/${job.id}`);
+        while (!['succeeded', 'failed'].includes(d.job.state));
+        if (i >= 10) lat.push(d.attempts[0].startedAt - d.job.createdAt); // skip warm-up
+      }
+      lat.sort((a, b) => a - b);
+      const p50 = percentile(lat, 50), p99 = percentile(lat, 99);
+      results[`latency_${kind}`] = { jobs: N, p50Ms: p50, p99Ms: p99, maxMs: lat.at(-1) };
+      rows.push({ benchmark: `idle latency submit → start, ${kind}, ${N} sequential`, result: `p50 ${p50.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms`, target: kind === 'noop' ? 'p50 ≤ 1 ms, p99 ≤ 5 ms' : 'p50 ≤ 5 ms, p99 ≤ 20 ms' });
+    }
+  } finally {
+    await g.stop();
+  }
+}
+
+async function memory() {
+  const N = 100_000;
+  const g = await startGpuq(['--fake-gpus', '1']);
+  try {
+    // One long job holds the only GPU, so every other job stays queued.
+    await api(g.url, 'POST', '/v1/jobs', { command: ['sleep', '600'], gpus: 1 });
+    await waitFor(g.url, (c) => (c.running ?? 0) === 1);
+    for (let i = 0; i < N; i += 5000) await api(g.url, 'POST', '/v1/jobs', { jobs: Array.from({ length: 5000 }, () => ({ command: ['/bin/true'], gpus: 1 })) });
+    const c = await counts(g.url);
+    // Let the scheduler run passes over the full queue.
+    await new Promise((r) => setTimeout(r, 2000));
+    const peak = peakRssMb(g.pid);
+    results.memory = { queued: c.queued, peakRssMb: peak };
+    rows.push({ benchmark: `peak memory with ${c.queued} queued jobs`, result: `${peak.toFixed(0)} MiB RSS (peak)`, target: 'record' });
+  } finally {
+    await g.stop();
+  }
+}
+
+const all = { noop: noopThroughput, exec: execThroughput, makespan, latency: idleLatency, memory };
+for (const [name, fn] of Object.entries(all)) {
+  if (only && only !== name) continue;
+  process.stderr.write(`running ${name}…\n`);
+  await fn();
+}
+const table = printTable(rows);
+if (!only) record('core', 'npm run bench', table, results);
