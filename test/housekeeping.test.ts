@@ -1,0 +1,81 @@
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/core/clock.js';
+import { parseJobSpec } from '../src/core/job-spec.js';
+import { ControlPlane } from '../src/control-plane/control-plane.js';
+import { Housekeeping } from '../src/control-plane/housekeeping.js';
+import { Metrics } from '../src/control-plane/metrics.js';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
+import { tempDir } from './helpers/gpuq-process.js';
+
+const DAY = 86_400_000;
+const log = pino({ level: 'silent' });
+let store: Store;
+let clock: ManualClock;
+let controlPlane: ControlPlane;
+let metrics: Metrics;
+let housekeeping: Housekeeping;
+
+beforeEach(async () => {
+  store = await openSqliteStore({ dataDir: tempDir() });
+  await store.migrate();
+  clock = new ManualClock();
+  metrics = new Metrics(store);
+  controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000, random: () => 0.5 });
+  await controlPlane.init();
+  housekeeping = new Housekeeping(store, controlPlane, clock, log, { reclaimEveryMs: 1000, nodeDownAfterMs: 10_000, retentionMs: 7 * DAY, telemetryRetentionMs: DAY, purgeEveryMs: 3_600_000 });
+  await controlPlane.register({ id: 'n1', hostname: 'n1', labels: {}, cpus: 4, memoryMb: 1024, devices: [], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });
+});
+afterEach(async () => {
+  await store.close();
+});
+
+async function runToEnd(spec: object, outcome: 'succeeded' | 'failed'): Promise<number> {
+  const [{ job }] = (await store.submitJobs([parseJobSpec({ ...spec, maxAttempts: 1 })], clock.now())) as [{ job: { id: number } }];
+  const [a] = await store.applyPlan([{ jobId: job.id, nodeId: 'n1', devices: [] }], clock.now(), 30_000);
+  await controlPlane.reportEnded([{ attemptId: a!.attemptId, startedAt: clock.now(), end: { state: outcome, retryable: true, reason: outcome }, exitCode: outcome === 'succeeded' ? 0 : 1, signal: null, endedAt: clock.now() }]);
+  return job.id;
+}
+
+describe('housekeeping', () => {
+  it('purges finished jobs after the retention period, but keeps DLQ jobs and younger ones', async () => {
+    const old = await runToEnd({ type: 'noop' }, 'succeeded');
+    const dead = await runToEnd({ command: ['false'] }, 'failed');
+    clock.advance(6 * DAY);
+    const young = await runToEnd({ type: 'noop' }, 'succeeded');
+    await housekeeping.purge();
+    expect(await store.getJob(old)).not.toBeNull();
+    clock.advance(1 * DAY + 1);
+    await housekeeping.purge();
+    expect(await store.getJob(old)).toBeNull();
+    expect(await store.listEvents(old)).toEqual([]);
+    expect((await store.getJob(dead))?.inDlq).toBe(true);
+    expect(await store.getJob(young)).not.toBeNull();
+  });
+
+  it('reclaims attempts whose lease expired and retries their jobs; a late report is then refused', async () => {
+    const [{ job }] = await store.submitJobs([parseJobSpec({ command: ['sleep', '100'], backoff: { initialSeconds: 1, maxSeconds: 1 } })], clock.now());
+    const [a] = await store.applyPlan([{ jobId: job.id, nodeId: 'n1', devices: [] }], clock.now(), 30_000);
+    await controlPlane.reportStarted([{ attemptId: a!.attemptId, pid: 123, logPath: null, startedAt: clock.now() }]);
+    clock.advance(29_000);
+    await housekeeping.reclaim();
+    expect((await store.getAttempt(a!.attemptId))?.state).toBe('running');
+    clock.advance(2_000);
+    await housekeeping.reclaim();
+    expect(await store.getAttempt(a!.attemptId)).toMatchObject({ state: 'lost', reason: expect.stringContaining('lease expired') });
+    expect((await store.getJob(job.id))?.state).toBe('queued');
+    expect(await metrics.registry.getSingleMetricAsString('gpuq_lease_reclaims_total')).toMatch(/gpuq_lease_reclaims_total 1$/m);
+    const late = await controlPlane.reportEnded([{ attemptId: a!.attemptId, end: { state: 'succeeded', retryable: false, reason: 'exit 0' }, exitCode: 0, signal: null, endedAt: clock.now() }]);
+    expect(late).toEqual([{ attemptId: a!.attemptId, accepted: false }]);
+    expect((await store.getJob(job.id))?.state).toBe('queued');
+  });
+
+  it('marks a node down when it stops heartbeating', async () => {
+    clock.advance(10_001);
+    await housekeeping.reclaim();
+    expect((await store.listNodes())[0]?.state).toBe('down');
+    await controlPlane.heartbeat('n1', [], []);
+    expect((await store.listNodes())[0]?.state).toBe('up');
+  });
+});
