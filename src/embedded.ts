@@ -2,8 +2,8 @@ import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { LocalAgent } from './agent/local-agent.js';
 import { discoverDevices } from './agent/devices/discovery.js';
-import { ProcessLauncher } from './agent/launcher/launcher.js';
-import type { ServerConfig } from './config.js';
+import { defaultLauncherCount, LauncherPool } from './agent/launcher/launcher-pool.js';
+import { defaultMaxRunning, type ServerConfig } from './config.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { ControlPlane } from './control-plane/control-plane.js';
 import { Housekeeping } from './control-plane/housekeeping.js';
@@ -46,13 +46,14 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
 
   // --fake-gpus 0 (the default) means: discover real GPUs with nvidia-smi.
   const devices = await discoverDevices({ fakeGpus: config.fakeGpus > 0 ? config.fakeGpus : undefined, nodeId: config.nodeName, now: () => clock.now() });
-  const launcher = await ProcessLauncher.start(log.child({ component: 'launcher' }));
+  const launcher = await LauncherPool.start(defaultLauncherCount(os.availableParallelism()), log.child({ component: 'launcher' }));
   const agent = new LocalAgent(controlPlane, clock, log.child({ component: 'agent', nodeId: config.nodeName }), {
     nodeId: config.nodeName,
     hostname: os.hostname(),
     labels: {},
     cpus: config.cpus,
     memoryMb: config.memoryMb,
+    maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length),
     dataDir: config.dataDir,
     heartbeatMs: config.heartbeatSeconds * 1000,
     telemetryMs: config.telemetrySeconds * 1000,

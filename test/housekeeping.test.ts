@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { parseJobSpec } from '../src/core/job-spec.js';
+import type { Job } from '../src/core/types.js';
 import { ControlPlane } from '../src/control-plane/control-plane.js';
 import { Housekeeping } from '../src/control-plane/housekeeping.js';
 import { Metrics } from '../src/control-plane/metrics.js';
@@ -25,14 +26,19 @@ beforeEach(async () => {
   controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000, random: () => 0.5 });
   await controlPlane.init();
   housekeeping = new Housekeeping(store, controlPlane, clock, log, { reclaimEveryMs: 1000, nodeDownAfterMs: 10_000, retentionMs: 7 * DAY, telemetryRetentionMs: DAY, purgeEveryMs: 3_600_000 });
-  await controlPlane.register({ id: 'n1', hostname: 'n1', labels: {}, cpus: 4, memoryMb: 1024, devices: [], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });
+  await controlPlane.register({ id: 'n1', hostname: 'n1', labels: {}, cpus: 4, memoryMb: 1024, maxRunning: 8, devices: [], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });
 });
 afterEach(async () => {
   await store.close();
 });
 
+async function submitOne(spec: object): Promise<Job> {
+  const [out] = await store.submitJobs([parseJobSpec(spec)], clock.now());
+  return out!.job;
+}
+
 async function runToEnd(spec: object, outcome: 'succeeded' | 'failed'): Promise<number> {
-  const [{ job }] = (await store.submitJobs([parseJobSpec({ ...spec, maxAttempts: 1 })], clock.now())) as [{ job: { id: number } }];
+  const job = await submitOne({ ...spec, maxAttempts: 1 });
   const [a] = await store.applyPlan([{ jobId: job.id, nodeId: 'n1', devices: [] }], clock.now(), 30_000);
   await controlPlane.reportEnded([{ attemptId: a!.attemptId, startedAt: clock.now(), end: { state: outcome, retryable: true, reason: outcome }, exitCode: outcome === 'succeeded' ? 0 : 1, signal: null, endedAt: clock.now() }]);
   return job.id;
@@ -55,7 +61,7 @@ describe('housekeeping', () => {
   });
 
   it('reclaims attempts whose lease expired and retries their jobs; a late report is then refused', async () => {
-    const [{ job }] = await store.submitJobs([parseJobSpec({ command: ['sleep', '100'], backoff: { initialSeconds: 1, maxSeconds: 1 } })], clock.now());
+    const job = await submitOne({ command: ['sleep', '100'], backoff: { initialSeconds: 1, maxSeconds: 1 } });
     const [a] = await store.applyPlan([{ jobId: job.id, nodeId: 'n1', devices: [] }], clock.now(), 30_000);
     await controlPlane.reportStarted([{ attemptId: a!.attemptId, pid: 123, logPath: null, startedAt: clock.now() }]);
     clock.advance(29_000);

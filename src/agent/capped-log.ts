@@ -9,13 +9,14 @@ import type { Readable } from 'node:stream';
  * the file catches up (the job then blocks in write(2), as it would on a
  * terminal), so memory use stays bounded.
  *
- * The file is opened in the background (one fs.createWriteStream) while the
- * job starts; output that arrives first is buffered by the stream. A file that
- * cannot be opened or written does not fail the job: logging stops, the pipes
- * keep draining, and `error` says why.
+ * The file is opened on the first output (one fs.createWriteStream; output
+ * that arrives while it opens is buffered by the stream), so an attempt that
+ * prints nothing costs no open or close and leaves no file: readers treat a
+ * missing log as empty. A file that cannot be opened or written does not fail
+ * the job: logging stops, the pipes keep draining, and `error` says why.
  */
 export class CappedLog {
-  private readonly stream: WriteStream;
+  private stream: WriteStream | null = null;
   private closing: Promise<void> | null = null;
   private readonly sources: Readable[] = [];
   private written = 0;
@@ -23,21 +24,11 @@ export class CappedLog {
   private _truncated = false;
   private failed: Error | null = null;
 
-  /** Opens `logPath` for appending; its directory must exist. */
+  /** Appends to `logPath` once there is output; its directory must exist by then. */
   constructor(
-    logPath: string,
+    private readonly logPath: string,
     private readonly capBytes: number,
-  ) {
-    const out = createWriteStream(logPath, { flags: 'a' });
-    out.on('error', (err) => {
-      // Disk full, I/O error, no permission: stop logging, keep draining. The job is not failed for its log.
-      this.failed ??= err;
-      this._truncated = true;
-      this.resumeAll();
-    });
-    out.on('drain', () => this.resumeAll());
-    this.stream = out;
-  }
+  ) {}
 
   get truncated(): boolean {
     return this._truncated;
@@ -62,9 +53,23 @@ export class CappedLog {
     if (this.closing) return this.closing;
     this.resumeAll();
     const out = this.stream;
+    if (out === null) return (this.closing = Promise.resolve());
     this.closing = out.closed ? Promise.resolve() : new Promise((resolve) => out.once('close', () => resolve()));
     if (!out.destroyed) out.end();
     return this.closing;
+  }
+
+  private open(): WriteStream {
+    const out = createWriteStream(this.logPath, { flags: 'a' });
+    out.on('error', (err) => {
+      // Disk full, I/O error, no permission: stop logging, keep draining. The job is not failed for its log.
+      this.failed ??= err;
+      this._truncated = true;
+      this.resumeAll();
+    });
+    out.on('drain', () => this.resumeAll());
+    this.stream = out;
+    return out;
   }
 
   private resumeAll(): void {
@@ -73,11 +78,12 @@ export class CappedLog {
 
   private onData(source: Readable, chunk: Buffer): void {
     if (this._truncated || this.closing) return;
+    const out = this.stream ?? this.open();
     const room = this.capBytes - this.written;
     if (chunk.length <= room) {
       this.written += chunk.length;
       this.lastByte = chunk[chunk.length - 1] ?? this.lastByte;
-      if (!this.stream.write(chunk)) source.pause();
+      if (!out.write(chunk)) source.pause();
       return;
     }
     // Past the cap: write what fits, say so once, and drop the rest from now on.
@@ -85,7 +91,6 @@ export class CappedLog {
     this.written += head.length;
     if (head.length > 0) this.lastByte = head[head.length - 1] ?? this.lastByte;
     this._truncated = true;
-    const out = this.stream;
     if (head.length > 0) out.write(head);
     out.write(`${this.lastByte === 10 ? '' : '\n'}[gpuq] log truncated at ${this.capBytes} bytes\n`);
     this.resumeAll();

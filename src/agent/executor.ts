@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { EndReport } from '../store/store.js';
@@ -12,7 +12,7 @@ import { findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, s
  *
  * Lifecycle of an attempt:
  *   preparing (create the artifacts and log directories)
- *     → spawned (own session and process group; `started` resolves; the log opens)
+ *     → spawned (own session and process group; `started` resolves; the log opens on the first output)
  *     → exited (leader reaped) → cleaned up (group and escapees killed, log closed; `done` resolves)
  *   preparing → not started (spawn failed, or killed while preparing; `started` rejects, `done` resolves)
  *
@@ -129,16 +129,30 @@ function message(err: unknown): string {
 
 /**
  * Creates the artifacts dir and the log's directory: the only file system work
- * before the spawn (the log file itself is opened while the job starts). In the
+ * before the spawn (the log file itself is opened on the first output). In the
  * usual layout the log sits in a parent of the artifacts dir (jobs/<id>/attempt-N.log
  * beside jobs/<id>/artifacts-N), and one recursive mkdir makes both.
+ *
+ * Synchronous on purpose: two or three mkdir(2) calls on the local data dir
+ * take microseconds, while going through libuv's thread pool costs a thread
+ * hand-off and a wake-up of the event loop each, which was most of the cost of
+ * preparing. (The data dir is local: the SQLite store requires it.)
  */
-async function prepareDirs(logPath: string, artifactsDir: string): Promise<string | null> {
+function prepareDirs(logPath: string, artifactsDir: string): string | null {
   const logDir = path.dirname(logPath);
   const both = artifactsDir === logDir || artifactsDir.startsWith(logDir + path.sep);
-  const [art, log] = await Promise.allSettled([mkdir(artifactsDir, { recursive: true }), both ? null : mkdir(logDir, { recursive: true })]);
-  if (art.status === 'rejected') return `cannot create artifacts dir ${artifactsDir}: ${message(art.reason)}`;
-  if (log.status === 'rejected') return `cannot create log dir ${logDir}: ${message(log.reason)}`;
+  try {
+    mkdirSync(artifactsDir, { recursive: true });
+  } catch (err) {
+    return `cannot create artifacts dir ${artifactsDir}: ${message(err)}`;
+  }
+  if (!both) {
+    try {
+      mkdirSync(logDir, { recursive: true });
+    } catch (err) {
+      return `cannot create log dir ${logDir}: ${message(err)}`;
+    }
+  }
   return null;
 }
 
@@ -174,7 +188,15 @@ class AttemptProcess implements RunningAttempt {
     // A caller that only awaits `done` must not see an unhandled rejection.
     this.started.catch(() => {});
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
-    void this.run().catch((err: unknown) => this.notStarted('failed', true, `cannot start: internal error: ${message(err)}`));
+    // In a microtask, not now: a kill() right after startAttempt() still finds the attempt preparing.
+    // (A promise job rather than queueMicrotask, which wraps each callback in an AsyncResource.)
+    void Promise.resolve().then(() => {
+      try {
+        this.run();
+      } catch (err) {
+        this.notStarted('failed', true, `cannot start: internal error: ${message(err)}`);
+      }
+    });
   }
 
   kill(reason: KillReason): void {
@@ -190,10 +212,10 @@ class AttemptProcess implements RunningAttempt {
     this.graceTimer.unref();
   }
 
-  private async run(): Promise<void> {
+  private run(): void {
     const { req } = this;
     if (req.argv.length === 0 || !req.argv[0]) return this.notStarted('failed', false, 'cannot start: the command is empty');
-    const unprepared = await prepareDirs(req.logPath, req.artifactsDir);
+    const unprepared = prepareDirs(req.logPath, req.artifactsDir);
     // A node-side problem (disk full, permissions on the data dir): another node or a later try may do.
     if (unprepared !== null) return this.notStarted('failed', true, `cannot start: ${unprepared}`);
     if (this.killReason !== null) return this.notStarted(...this.killOutcome());
@@ -228,7 +250,8 @@ class AttemptProcess implements RunningAttempt {
     const capped = new CappedLog(req.logPath, req.logCapBytes);
     capped.attach(stdout);
     capped.attach(stderr);
-    const pipesClosed = Promise.all([streamClosed(stdout), streamClosed(stderr)]);
+    const pipesClosed = Object.assign(Promise.all([streamClosed(stdout), streamClosed(stderr)]), { settled: false });
+    void pipesClosed.then(() => (pipesClosed.settled = true));
     // After a successful spawn, 'error' only reports a failed kill(); we signal with process.kill instead.
     child.on('error', () => {});
     child.once('exit', (code, signal) => {
@@ -246,7 +269,7 @@ class AttemptProcess implements RunningAttempt {
     pgid: number,
     code: number | null,
     signal: NodeJS.Signals | null,
-    pipesClosed: Promise<unknown>,
+    pipesClosed: Promise<unknown> & { settled: boolean },
     log: CappedLog,
     pipes: { destroy(): void }[],
   ): Promise<void> {
@@ -341,9 +364,11 @@ function streamClosed(s: Readable): Promise<void> {
 /**
  * True when `p` settles within `ms`. The check after the timer goes through
  * setImmediate, so I/O already waiting (the pipes' EOF on a busy event loop)
- * is handled before deciding it did not.
+ * is handled before deciding it did not. No timer when `p` is known settled
+ * (the usual case: a job's pipes close as it exits).
  */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+async function settlesWithin(p: Promise<unknown> & { settled?: boolean }, ms: number): Promise<boolean> {
+  if (p.settled === true) return true;
   let settled = false;
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([

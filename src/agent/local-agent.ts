@@ -16,6 +16,8 @@ export interface AgentOptions {
   labels: Record<string, string>;
   cpus: number;
   memoryMb: number;
+  /** Most exec attempts run at once on this node (the scheduler keeps to it; see NodeInfo.maxRunning). */
+  maxRunning: number;
   dataDir: string;
   heartbeatMs: number;
   telemetryMs: number;
@@ -150,12 +152,12 @@ export class LocalAgent implements AgentControl {
     this.running.delete(attemptId);
     const reason = this.cancelReasons.get(attemptId);
     this.cancelReasons.delete(attemptId);
-    // A process that ended before its start was sent: report both at once.
+    // A process that ended before its start was sent (the launcher holds starts back briefly for this): report both at once.
     const unsent = this.started.findIndex((s) => s.attemptId === attemptId);
-    const startedAt = unsent >= 0 ? this.started.splice(unsent, 1)[0]!.startedAt : undefined;
+    const start = unsent >= 0 ? this.started.splice(unsent, 1)[0]! : undefined;
     this.ended.push({
       attemptId,
-      ...(startedAt !== undefined ? { startedAt } : {}),
+      ...(start !== undefined ? { startedAt: start.startedAt, pid: start.pid, logPath: start.logPath } : {}),
       end: { state: res.state, retryable: res.retryable, reason: reason && res.state === 'cancelled' ? `cancelled: ${reason}` : res.reason },
       exitCode: res.exitCode,
       signal: res.signal,
@@ -228,6 +230,7 @@ export class LocalAgent implements AgentControl {
       labels,
       cpus: this.options.cpus,
       memoryMb: this.options.memoryMb,
+      maxRunning: this.options.maxRunning,
       devices,
       incarnation: this.incarnation,
       lastHeartbeatAt: this.clock.now(),

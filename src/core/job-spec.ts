@@ -126,6 +126,15 @@ export function parseJobSpec(input: unknown, pathPrefix: (string | number)[] = [
   return { ...r.data, name: defaultName(r.data) };
 }
 
+/**
+ * How many of a node's run slots (its `maxRunning`) an attempt of this type
+ * takes while it is live: an exec attempt runs a process tree (1); a noop runs
+ * nothing (0), so it never waits for a slot.
+ */
+export function slotsOf(type: JobSpec['type']): number {
+  return type === 'exec' ? 1 : 0;
+}
+
 /** The argv that runs the job: `command`, or /bin/sh -c for `shell`. */
 export function argvOf(spec: JobSpec): string[] {
   if (spec.shell !== undefined) return ['/bin/sh', '-c', spec.shell];

@@ -98,6 +98,12 @@ export interface NodeInfo {
   labels: Record<string, string>;
   cpus: number;
   memoryMb: number;
+  /**
+   * Most attempts that run processes (exec jobs) the node runs at once; at
+   * least 1. A noop takes no slot. Bounds the process churn on the node: past a
+   * few processes per core, starting more only slows every start down.
+   */
+  maxRunning: number;
   devices: Device[];
   /** Changes each time the agent process starts; attempts of an older incarnation are dead. */
   incarnation: string;

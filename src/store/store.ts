@@ -145,6 +145,9 @@ export interface EndReport {
    * ended before its start was sent): the attempt's start is recorded with its end.
    */
   startedAt?: number;
+  /** With `startedAt`: what the start report would have said (kept if a start was recorded already). */
+  pid?: number | null;
+  logPath?: string | null;
   end: AttemptEnd;
   exitCode: number | null;
   signal: string | null;

@@ -11,6 +11,46 @@ import type { FromLauncher, ToLauncher } from './protocol.js';
 const running = new Map<number, RunningAttempt>();
 const now = () => systemClock.now();
 
+/**
+ * How long a start report is held back. An attempt that ends within it has its
+ * start reported together with its end, in one message: the agent then makes
+ * one report and the store one write for the attempt instead of two, which
+ * for short jobs is a large share of the server's work per job. A longer
+ * attempt is reported running at most this late; the start time it records is
+ * the exact one either way.
+ */
+const START_REPORT_HOLD_MS = 20;
+/** Start reports held back, oldest first, with when each was held (performance.now()). */
+const heldStarts = new Map<number, { msg: FromLauncher; at: number }>();
+let holdTimer: NodeJS.Timeout | null = null;
+
+function holdStart(attemptId: number, msg: FromLauncher): void {
+  heldStarts.set(attemptId, { msg, at: performance.now() });
+  holdTimer ??= setTimeout(releaseStarts, START_REPORT_HOLD_MS);
+}
+
+/** Sends the start reports held for their full time; waits again for the rest. */
+function releaseStarts(): void {
+  holdTimer = null;
+  const due = performance.now() - START_REPORT_HOLD_MS;
+  for (const [id, h] of heldStarts) {
+    if (h.at > due) {
+      holdTimer = setTimeout(releaseStarts, h.at - due);
+      return;
+    }
+    heldStarts.delete(id);
+    send(h.msg);
+  }
+}
+
+/** Sends an attempt's start report now, if it is still held (its end follows it in the same batch). */
+function sendHeldStart(attemptId: number): void {
+  const h = heldStarts.get(attemptId);
+  if (h === undefined) return;
+  heldStarts.delete(attemptId);
+  send(h.msg);
+}
+
 let outbox: FromLauncher[] = [];
 function send(msg: FromLauncher): void {
   outbox.push(msg);
@@ -40,11 +80,12 @@ function handle(msg: ToLauncher): void {
       const r = startAttempt({ ...msg.req, now });
       running.set(msg.req.attemptId, r);
       r.started.then(
-        (s) => send({ t: 'started', attemptId: msg.req.attemptId, pid: s.pid, startedAt: s.startedAt }),
+        (s) => holdStart(msg.req.attemptId, { t: 'started', attemptId: msg.req.attemptId, pid: s.pid, startedAt: s.startedAt }),
         () => send({ t: 'notStarted', attemptId: msg.req.attemptId }),
       );
       void r.done.then((result) => {
         running.delete(msg.req.attemptId);
+        sendHeldStart(msg.req.attemptId);
         send({ t: 'ended', attemptId: msg.req.attemptId, result });
       });
       break;

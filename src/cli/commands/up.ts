@@ -22,6 +22,7 @@ export const upCommand: CommandDef = {
       .option('--lease-seconds <s>', 'reclaim a running attempt whose lease is not renewed for this long (default 30)', num)
       .option('--kill-grace-seconds <s>', 'SIGTERM → SIGKILL grace on cancel and timeout (default 10)', num)
       .option('--node-name <name>', 'this node\'s name (default: the hostname)')
+      .option('--max-running <n>', 'most exec jobs run at once on this node; the rest wait queued (default max(32, 8 × CPU cores) + GPUs)', num)
       .option('--log-level <level>', 'server log level on stderr (default info)')
       .option('--json', 'print {"url": ...} when ready')
       .action((o: Record<string, unknown>) =>

@@ -37,7 +37,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const { id } = parseRequest(jobIdParams, req.params);
     const job = await ctx.controlPlane.getJob(id);
     const [attempts, events] = await Promise.all([ctx.store.listAttempts(id), ctx.store.listEvents(id)]);
-    const waiting = job.state === 'queued' ? (ctx.scheduler.waiting.get(id) ?? null) : null;
+    const waiting = job.state === 'queued' ? ctx.scheduler.waitingReason(id) : null;
     return { job, attempts, events, waiting };
   });
 

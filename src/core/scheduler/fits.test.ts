@@ -15,6 +15,8 @@ function node(id: string, over: Partial<NodeCapacity> & { gpus?: number } = {}):
     cpusFree: 32,
     memoryTotalMb: 256_000,
     memoryFreeMb: 256_000,
+    slotsTotal: 16,
+    slotsFree: 16,
     ...over,
   };
 }

@@ -21,6 +21,8 @@ export interface ResourceRequest {
   cpus: number;
   memoryMb: number;
   nodeSelector: Record<string, string>;
+  /** Run slots (1 for exec, 0 for noop); every node has at least one, so it never makes a job unschedulable. @default 0 */
+  slots?: number;
 }
 
 /**
@@ -49,7 +51,8 @@ export function canHoldWhenEmpty(req: ResourceRequest, node: NodeCapacity): bool
     matchesSelector(node.labels, req.nodeSelector) &&
     (req.gpus <= 0 || node.devices.length >= req.gpus) &&
     (req.cpus <= 0 || node.cpusTotal + CPU_EPSILON >= req.cpus) &&
-    (req.memoryMb <= 0 || node.memoryTotalMb >= req.memoryMb)
+    (req.memoryMb <= 0 || node.memoryTotalMb >= req.memoryMb) &&
+    (!req.slots || node.slotsTotal >= req.slots)
   );
 }
 

@@ -11,8 +11,9 @@ import type { NodeCapacity, PlacementPlan, QueuedJob, SchedulingSnapshot } from 
  * than from its code, and checks:
  *  - safety: every placement is on a schedulable node, matches the selector,
  *    gets exactly `gpus` devices that are healthy and free and given to no one
- *    else (placements and reservations together), and fits the CPUs and memory
- *    left at its turn; so nothing is ever overcommitted, reservations included;
+ *    else (placements and reservations together), and fits the CPUs, memory
+ *    and run slots left at its turn; so nothing is ever overcommitted,
+ *    reservations included;
  *  - priority order: a job left unplaced would not have fitted any node in
  *    the capacity left at its turn (what earlier jobs took or reserved), i.e.
  *    no lower job was placed into room a higher job could have used;
@@ -31,15 +32,24 @@ interface ModelNode {
   avail: number[];
   cpus: number;
   memoryMb: number;
+  slots: number;
   reservedBy: number | null;
 }
 
 const inOrder = (q: QueuedJob[]) => [...q].sort((a, b) => b.priority - a.priority || a.id - b.id);
 const selectorOk = (n: NodeCapacity, j: QueuedJob) => Object.entries(j.nodeSelector).every(([k, v]) => n.labels[k] === v);
 const holdsWhenEmpty = (n: NodeCapacity, j: QueuedJob) =>
-  selectorOk(n, j) && n.devices.length >= j.gpus && (j.cpus === 0 || n.cpusTotal + EPS >= j.cpus) && (j.memoryMb === 0 || n.memoryTotalMb >= j.memoryMb);
+  selectorOk(n, j) &&
+  n.devices.length >= j.gpus &&
+  (j.cpus === 0 || n.cpusTotal + EPS >= j.cpus) &&
+  (j.memoryMb === 0 || n.memoryTotalMb >= j.memoryMb) &&
+  (j.slots === 0 || n.slotsTotal >= j.slots);
 const fitsNow = (m: ModelNode, j: QueuedJob) =>
-  selectorOk(m.node, j) && m.avail.length >= j.gpus && (j.cpus === 0 || m.cpus + EPS >= j.cpus) && (j.memoryMb === 0 || m.memoryMb >= j.memoryMb);
+  selectorOk(m.node, j) &&
+  m.avail.length >= j.gpus &&
+  (j.cpus === 0 || m.cpus + EPS >= j.cpus) &&
+  (j.memoryMb === 0 || m.memoryMb >= j.memoryMb) &&
+  (j.slots === 0 || m.slots >= j.slots);
 const byId = (a: ModelNode, b: ModelNode) => (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0);
 
 function checkPlan(s: SchedulingSnapshot, plan: PlacementPlan, maxPlacements = Infinity): void {
@@ -72,6 +82,7 @@ function checkPlan(s: SchedulingSnapshot, plan: PlacementPlan, maxPlacements = I
       avail: [...new Set(node.freeDevices)].filter((d) => node.devices.includes(d)).sort((a, b) => a - b),
       cpus: node.cpusFree,
       memoryMb: node.memoryFreeMb,
+      slots: node.slotsFree,
       reservedBy: null,
     }))
     .sort(byId);
@@ -92,8 +103,10 @@ function checkPlan(s: SchedulingSnapshot, plan: PlacementPlan, maxPlacements = I
       m!.avail = m!.avail.slice(job.gpus);
       m!.cpus -= job.cpus;
       m!.memoryMb -= job.memoryMb;
+      m!.slots -= job.slots;
       expect(m!.cpus).toBeGreaterThanOrEqual(-EPS);
       expect(m!.memoryMb).toBeGreaterThanOrEqual(0);
+      expect(m!.slots).toBeGreaterThanOrEqual(0);
       count++;
       continue;
     }
@@ -116,6 +129,7 @@ function checkPlan(s: SchedulingSnapshot, plan: PlacementPlan, maxPlacements = I
       m.avail = m.avail.slice(r!.devices.length);
       m.cpus -= Math.max(0, Math.min(m.cpus, job.cpus));
       m.memoryMb -= Math.max(0, Math.min(m.memoryMb, job.memoryMb));
+      m.slots -= Math.max(0, Math.min(m.slots, job.slots));
       m.reservedBy = job.id;
     } else {
       expect(r).toBeUndefined();
@@ -124,6 +138,7 @@ function checkPlan(s: SchedulingSnapshot, plan: PlacementPlan, maxPlacements = I
       else expect(reason).toMatch(/^waiting/);
     }
   }
+  expect(plan.slotsLeft).toBe(models.reduce((n, m) => n + Math.max(0, m.slots), 0));
 }
 
 const nodeArb = (id: string) =>
@@ -134,6 +149,8 @@ const nodeArb = (id: string) =>
       cpusUsed: fc.double({ min: 0, max: 1, noNaN: true }),
       memoryTotalMb: fc.constantFrom(0, 16_000, 64_000, 64_000),
       memoryUsed: fc.double({ min: 0, max: 1, noNaN: true }),
+      slotsTotal: fc.integer({ min: 1, max: 6 }),
+      slotsUsed: fc.double({ min: 0, max: 1, noNaN: true }),
       zone: fc.constantFrom('a', 'b'),
       model: fc.constantFrom('A100', 'H100'),
       schedulable: fc.integer({ min: 0, max: 5 }).map((x) => x > 0),
@@ -150,6 +167,8 @@ const nodeArb = (id: string) =>
         cpusFree: r.cpusTotal - Math.round(r.cpusTotal * r.cpusUsed),
         memoryTotalMb: r.memoryTotalMb,
         memoryFreeMb: r.memoryTotalMb - Math.round(r.memoryTotalMb * r.memoryUsed),
+        slotsTotal: r.slotsTotal,
+        slotsFree: r.slotsTotal - Math.round(r.slotsTotal * r.slotsUsed),
       };
     });
 
@@ -160,6 +179,8 @@ const jobArb = fc.record({
   gpus: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 5 }, { arbitrary: fc.integer({ min: 5, max: 10 }), weight: 1 }),
   cpus: fc.oneof({ arbitrary: fc.constantFrom(0, 0, 0.5, 1, 2, 4, 8), weight: 12 }, { arbitrary: fc.constant(40), weight: 1 }),
   memoryMb: fc.oneof({ arbitrary: fc.constantFrom(0, 0, 500, 2000, 8000), weight: 12 }, { arbitrary: fc.constant(70_000), weight: 1 }),
+  // Mostly exec jobs (1 slot), some noops (none).
+  slots: fc.constantFrom(1, 1, 1, 0),
   nodeSelector: fc.oneof(
     { arbitrary: fc.constant({}), weight: 8 },
     { arbitrary: fc.record({ zone: fc.constantFrom('a', 'b', 'c') }), weight: 1 },
@@ -193,6 +214,53 @@ describe('place (properties)', () => {
     );
   });
 
+  it('never runs more exec attempts on a node than its run slots, round after round', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ gpus: fc.integer({ min: 0, max: 4 }), slots: fc.integer({ min: 1, max: 4 }) }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.record({ gpus: fc.integer({ min: 0, max: 2 }), slots: fc.constantFrom(0, 1, 1), rounds: fc.integer({ min: 1, max: 4 }) }), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 20 }),
+        (shapes, stream, arrivalsPerRound) => {
+          const nodeIds = shapes.map((_, i) => `node-${i}`);
+          const running: { jobId: number; nodeId: string; devices: number[]; slots: number; left: number }[] = [];
+          let queue: QueuedJob[] = [];
+          let next = 0;
+          for (let round = 0; round < 30; round++) {
+            for (const r of running) r.left--;
+            for (let i = running.length - 1; i >= 0; i--) if (running[i]!.left <= 0) running.splice(i, 1);
+            for (let k = 0; k < arrivalsPerRound && next < stream.length; k++, next++) {
+              const j = stream[next]!;
+              queue.push({ id: next + 1, queue: 'default', priority: 0, gpus: j.gpus, cpus: 0, memoryMb: 0, slots: j.slots, nodeSelector: {}, createdAt: 0 });
+            }
+            const nodes: NodeCapacity[] = shapes.map((shape, i) => {
+              const here = running.filter((r) => r.nodeId === nodeIds[i]);
+              const busy = new Set(here.flatMap((r) => r.devices));
+              const devices = [...Array(shape.gpus).keys()];
+              const used = here.reduce((n, r) => n + r.slots, 0);
+              return { id: nodeIds[i]!, labels: {}, schedulable: true, devices, freeDevices: devices.filter((d) => !busy.has(d)), cpusTotal: 8, cpusFree: 8, memoryTotalMb: 0, memoryFreeMb: 0, slotsTotal: shape.slots, slotsFree: shape.slots - used };
+            });
+            const plan = place({ now: round, nodes, queued: queue });
+            for (const p of plan.placements) {
+              const job = queue.find((j) => j.id === p.jobId)!;
+              running.push({ jobId: job.id, nodeId: p.nodeId, devices: p.devices, slots: job.slots, left: stream[job.id - 1]!.rounds });
+            }
+            const placed = new Set(plan.placements.map((p) => p.jobId));
+            queue = queue.filter((j) => !placed.has(j.id));
+            shapes.forEach((shape, i) => {
+              const here = running.filter((r) => r.nodeId === nodeIds[i]);
+              expect(here.reduce((n, r) => n + r.slots, 0)).toBeLessThanOrEqual(shape.slots);
+              const held = here.flatMap((r) => r.devices);
+              expect(new Set(held).size).toBe(held.length);
+            });
+          }
+          // Nothing is stuck: every job that arrived ran, or waits while the nodes are busy.
+          if (running.length === 0) expect(queue.filter((j) => shapes.some((s) => s.gpus >= j.gpus))).toEqual([]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('keeps a 4-GPU job at the head from starving under a stream of 1-GPU jobs', () => {
     const maxDuration = 6;
     let worst = 0;
@@ -207,7 +275,7 @@ describe('place (properties)', () => {
           const nextDuration = () => durations[d++ % durations.length]!;
           // Every device starts busy with a 1-GPU job that ends within maxDuration steps.
           const running = ids.flatMap((nodeId, i) => [...Array(deviceCounts[i]).keys()].map((dev) => ({ nodeId, dev, left: nextDuration() })));
-          const big: QueuedJob = { id: 1, queue: 'default', priority: 0, gpus: 4, cpus: 0, memoryMb: 0, nodeSelector: {}, createdAt: 0 };
+          const big: QueuedJob = { id: 1, queue: 'default', priority: 0, gpus: 4, cpus: 0, memoryMb: 0, slots: 1, nodeSelector: {}, createdAt: 0 };
           let queue: QueuedJob[] = [big];
           let nextId = 2;
           // Each step the reserving job either gets its GPUs or moves to a node with more free GPUs
@@ -221,7 +289,11 @@ describe('place (properties)', () => {
             const nodes: NodeCapacity[] = ids.map((id, i) => {
               const devices = [...Array(deviceCounts[i]).keys()];
               const busy = new Set(running.filter((r) => r.nodeId === id).map((r) => r.dev));
-              return { id, labels: {}, schedulable: true, devices, freeDevices: devices.filter((x) => !busy.has(x)), cpusTotal: 8, cpusFree: 8, memoryTotalMb: 0, memoryFreeMb: 0 };
+              const slotsTotal = deviceCounts[i]!;
+              return {
+                id, labels: {}, schedulable: true, devices, freeDevices: devices.filter((x) => !busy.has(x)),
+                cpusTotal: 8, cpusFree: 8, memoryTotalMb: 0, memoryFreeMb: 0, slotsTotal, slotsFree: slotsTotal - busy.size,
+              };
             });
             const plan = place({ now: step, nodes, queued: queue });
             checkPlan({ now: step, nodes, queued: queue }, plan);

@@ -19,12 +19,14 @@ function node(id: string, o: NodeOptions = {}): NodeCapacity {
     cpusFree: 64,
     memoryTotalMb: 512_000,
     memoryFreeMb: 512_000,
+    slotsTotal: 64,
+    slotsFree: 64,
     ...o,
   };
 }
 
 function job(id: number, o: Partial<QueuedJob> = {}): QueuedJob {
-  return { id, queue: 'default', priority: 0, gpus: 0, cpus: 0, memoryMb: 0, nodeSelector: {}, createdAt: 0, ...o };
+  return { id, queue: 'default', priority: 0, gpus: 0, cpus: 0, memoryMb: 0, slots: 1, nodeSelector: {}, createdAt: 0, ...o };
 }
 
 function snap(nodes: NodeCapacity[], queued: QueuedJob[]): SchedulingSnapshot {
@@ -195,7 +197,7 @@ describe('place: reservations', () => {
     expect(plan.reservations).toEqual([{ jobId: 1, nodeId: 'a', devices: [0, 1] }]);
     expect(plan.placements).toEqual([{ jobId: 2, nodeId: 'a', devices: [2, 3, 4, 5, 6, 7] }]);
     expect(reasonOf(plan, 1)).toBe('waiting for 4 more CPUs (reserved on a)');
-    expect(reasonOf(plan, 4)).toBe('waiting behind a reservation: a has the CPUs/memory free but holds them for job 1');
+    expect(reasonOf(plan, 4)).toBe('waiting behind a reservation: a has the CPUs/memory/run slots free but holds them for job 1');
   });
 
   it('withholds no more CPUs and memory than the blocked job asks for', () => {
@@ -203,7 +205,7 @@ describe('place: reservations', () => {
     const plan = place(snap(nodes, [job(1, { gpus: 2, cpus: 2, memoryMb: 400 }), job(2, { cpus: 6, memoryMb: 600 }), job(3, { cpus: 0.5 })]));
     expect(plan.reservations).toEqual([{ jobId: 1, nodeId: 'a', devices: [3] }]);
     expect(plan.placements).toEqual([{ jobId: 2, nodeId: 'a', devices: [] }]);
-    expect(reasonOf(plan, 3)).toBe('waiting behind a reservation: a has the CPUs/memory free but holds them for job 1');
+    expect(reasonOf(plan, 3)).toBe('waiting behind a reservation: a has the CPUs/memory/run slots free but holds them for job 1');
   });
 
   it('names every missing resource of a reserved job', () => {
@@ -221,6 +223,59 @@ describe('place: reservations', () => {
   it('names the selector when a zero-GPU job waits for capacity', () => {
     const plan = place(snap([node('a', { gpus: 0, memoryFreeMb: 10, labels: { zone: 'eu' } })], [job(1, { memoryMb: 20, nodeSelector: { zone: 'eu' } })]));
     expect(reasonOf(plan, 1)).toBe('waiting for 20 MiB of memory to be free on one schedulable node matching nodeSelector zone=eu');
+  });
+});
+
+describe('place: run slots', () => {
+  it('places no more exec jobs on a node than it has free run slots; a noop needs none', () => {
+    const plan = place(snap([node('a', { gpus: 0, slotsTotal: 4, slotsFree: 2 })], [job(1), job(2), job(3), job(4, { slots: 0 }), job(5)]));
+    expect(plan.placements.map((p) => p.jobId)).toEqual([1, 2, 4]);
+    expect(reasonOf(plan, 3)).toBe('waiting for a free run slot: every schedulable node runs as many jobs as its maxRunning allows');
+    expect(reasonOf(plan, 5)).toBe(reasonOf(plan, 3));
+    expect(plan.slotsLeft).toBe(0);
+  });
+
+  it('counts the run slots left after the plan, not those a reservation withholds or an unschedulable node has', () => {
+    const nodes = [node('a', { gpus: 2, busy: [0], slotsFree: 3 }), node('b', { gpus: 0, slotsFree: 2 }), node('c', { slotsFree: 5, schedulable: false })];
+    const plan = place(snap(nodes, [job(1, { gpus: 2 }), job(2)]));
+    expect(plan.reservations.map((r) => r.jobId)).toEqual([1]);
+    expect(plan.placements.map((p) => [p.jobId, p.nodeId])).toEqual([[2, 'b']]);
+    expect(plan.slotsLeft).toBe(2 + 1);
+    expect(place(snap(nodes, [])).slotsLeft).toBe(5);
+  });
+
+  it('moves on to the next node when one runs out of slots', () => {
+    const nodes = [node('a', { gpus: 0, slotsFree: 1 }), node('b', { gpus: 0, slotsFree: 2 }), node('c', { gpus: 2, slotsFree: 0 })];
+    const plan = place(snap(nodes, [job(1), job(2), job(3), job(4, { nodeSelector: { zone: 'x' } }), job(5)]));
+    expect(plan.placements.map((p) => [p.jobId, p.nodeId])).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'b'],
+    ]);
+    expect(reasonOf(plan, 5)).toBe('waiting for a free run slot: every schedulable node runs as many jobs as its maxRunning allows');
+  });
+
+  it('names the selector when a job waits for a slot, and the other resources it waits for', () => {
+    const nodes = [node('a', { labels: { zone: 'eu' }, slotsFree: 0, cpusFree: 1 })];
+    const plan = place(snap(nodes, [job(1, { nodeSelector: { zone: 'eu' } }), job(2, { cpus: 2 })]));
+    expect(reasonOf(plan, 1)).toBe('waiting for a free run slot: every schedulable node matching nodeSelector zone=eu runs as many jobs as its maxRunning allows');
+    expect(reasonOf(plan, 2)).toBe('waiting for 2 CPUs and a free run slot to be free on one schedulable node');
+  });
+
+  it('does not place a GPU job on free GPUs without a free slot: it reserves the node and says what it waits for', () => {
+    const plan = place(snap([node('a', { gpus: 8, busy: [0], slotsFree: 0 })], [job(1, { gpus: 2 }), job(2, { slots: 0 })]));
+    expect(plan.placements).toEqual([{ jobId: 2, nodeId: 'a', devices: [] }]);
+    expect(plan.reservations).toEqual([{ jobId: 1, nodeId: 'a', devices: [1, 2] }]);
+    expect(reasonOf(plan, 1)).toBe('waiting for a free run slot (reserved on a)');
+  });
+
+  it('withholds a free slot for a reserved GPU job from the jobs after it', () => {
+    const nodes = [node('a', { gpus: 4, busy: [0, 1, 2], slotsFree: 2 })];
+    const plan = place(snap(nodes, [job(1, { gpus: 2 }), job(2), job(3), job(4, { slots: 0 })]));
+    expect(plan.reservations).toEqual([{ jobId: 1, nodeId: 'a', devices: [3] }]);
+    expect(plan.placements.map((p) => p.jobId)).toEqual([2, 4]);
+    expect(reasonOf(plan, 1)).toBe('waiting for 1 more GPU (reserved on a)');
+    expect(reasonOf(plan, 3)).toBe('waiting behind a reservation: a has the CPUs/memory/run slots free but holds them for job 1');
   });
 });
 

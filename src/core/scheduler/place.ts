@@ -1,5 +1,5 @@
 import type { NodeCapacity, PlacementPlan, PlannedPlacement, QueuedJob, SchedulingSnapshot } from './snapshot.js';
-import { CPU_EPSILON, canHoldWhenEmpty, countOf, explainUnschedulable, formatSelector, isEmptySelector } from './fits.js';
+import { CPU_EPSILON, canHoldWhenEmpty, countOf, explainUnschedulable, formatNumber, formatSelector, isEmptySelector } from './fits.js';
 
 /**
  * Placement: a pure function from a snapshot to a plan. No I/O, no clock, no
@@ -10,9 +10,10 @@ import { CPU_EPSILON, canHoldWhenEmpty, countOf, explainUnschedulable, formatSel
  *
  * Fit. A job fits a node when the node is schedulable, every nodeSelector entry
  * equals the node's label, and the node has at least `gpus` free devices,
- * `cpus` free CPUs and `memoryMb` free memory, not counting what earlier jobs
- * in this plan took or what a reservation holds (a request of 0 always fits
- * that dimension).
+ * `cpus` free CPUs, `memoryMb` free memory and `slots` free run slots, not
+ * counting what earlier jobs in this plan took or what a reservation holds (a
+ * request of 0 always fits that dimension). Run slots bound how many exec
+ * attempts a node runs at once (its maxRunning); a noop takes none.
  *
  * Choice. A GPU job goes to the best-fit node: the fitting node left with the
  * fewest free GPUs after placement (ties: lowest node id), which keeps whole
@@ -25,9 +26,9 @@ import { CPU_EPSILON, canHoldWhenEmpty, countOf, explainUnschedulable, formatSel
  * node if that node were empty, reserves the node where it is closest to
  * fitting: the one with the most free GPUs among the nodes that could hold it
  * and are not reserved yet (ties: lowest node id). The reservation withholds,
- * from every later job in this plan, the node's free GPUs, CPUs and memory up
- * to what the reserving job asks for (min(free, asked) in each dimension; the
- * withheld devices are the lowest free indices). A node holds at most one
+ * from every later job in this plan, the node's free GPUs, CPUs, memory and run
+ * slots up to what the reserving job asks for (min(free, asked) in each
+ * dimension; the withheld devices are the lowest free indices). A node holds at most one
  * reservation; a blocked job whose candidate nodes are all reserved waits
  * behind them. Zero-GPU jobs never reserve.
  *   Why this ends starvation: nothing lower in the order can take capacity on
@@ -39,7 +40,8 @@ import { CPU_EPSILON, canHoldWhenEmpty, countOf, explainUnschedulable, formatSel
  *
  * Output. Every queued job ends up in exactly one of `placements` or
  * `waiting`; a job with a reservation is in `waiting` (with why) and also in
- * `reservations`. Jobs that no schedulable node could ever hold wait with the
+ * `reservations`. `slotsLeft` counts the run slots no placement took and no
+ * reservation withheld. Jobs that no schedulable node could ever hold wait with the
  * rule they break ("needs 9 GPUs; the largest schedulable node has 8").
  *
  * Cost. Capacity only shrinks during a plan and reservations are never
@@ -64,9 +66,11 @@ interface NodeState {
   head: number;
   cpus: number;
   memoryMb: number;
+  slots: number;
   reservedBy: number | null;
   withheldCpus: number;
   withheldMemoryMb: number;
+  withheldSlots: number;
 }
 
 /** What is remembered about every job asking for the same resources. */
@@ -74,6 +78,7 @@ interface Shape {
   gpus: number;
   cpus: number;
   memoryMb: number;
+  slots: number;
   nodeSelector: Record<string, string>;
   /** Schedulable nodes that could hold the shape when empty, in preference order; null until computed. */
   candidates: NodeState[] | null;
@@ -101,7 +106,7 @@ export function place(snapshot: SchedulingSnapshot, options: PlaceOptions = {}):
   const states = new Map<NodeCapacity, NodeState>();
   for (const n of schedulable) states.set(n, toState(n));
 
-  const plan: PlacementPlan = { placements: [], reservations: [], waiting: [] };
+  const plan: PlacementPlan = { placements: [], reservations: [], waiting: [], slotsLeft: 0 };
   let unreserved = schedulable.length;
   /** Bumped on every change of capacity; zero-GPU waiting reasons are cached against it. */
   let capacityVersion = 0;
@@ -130,17 +135,19 @@ export function place(snapshot: SchedulingSnapshot, options: PlaceOptions = {}):
       last.gpus === job.gpus &&
       last.cpus === job.cpus &&
       last.memoryMb === job.memoryMb &&
+      last.slots === job.slots &&
       (last.nodeSelector === job.nodeSelector || (isEmptySelector(last.nodeSelector) && isEmptySelector(job.nodeSelector)))
     ) {
       return last;
     }
-    const key = `${job.gpus}|${job.cpus}|${job.memoryMb}|${selectorKey(job.nodeSelector)}`;
+    const key = `${job.gpus}|${job.cpus}|${job.memoryMb}|${job.slots}|${selectorKey(job.nodeSelector)}`;
     let shape = shapes.get(key);
     if (shape === undefined) {
       shape = {
         gpus: job.gpus,
         cpus: job.cpus,
         memoryMb: job.memoryMb,
+        slots: job.slots,
         nodeSelector: job.nodeSelector,
         candidates: null,
         neverReason: null,
@@ -208,6 +215,7 @@ export function place(snapshot: SchedulingSnapshot, options: PlaceOptions = {}):
       }
     }
   }
+  for (const s of states.values()) plan.slotsLeft += Math.max(0, s.slots);
   return plan;
 }
 
@@ -221,9 +229,11 @@ function toState(n: NodeCapacity): NodeState {
     head: 0,
     cpus: n.cpusFree,
     memoryMb: n.memoryFreeMb,
+    slots: n.slotsFree,
     reservedBy: null,
     withheldCpus: 0,
     withheldMemoryMb: 0,
+    withheldSlots: 0,
   };
 }
 
@@ -231,7 +241,8 @@ function fitsNow(s: NodeState, shape: Shape): boolean {
   return (
     s.free.length - s.head >= shape.gpus &&
     (shape.cpus <= 0 || s.cpus + CPU_EPSILON >= shape.cpus) &&
-    (shape.memoryMb <= 0 || s.memoryMb >= shape.memoryMb)
+    (shape.memoryMb <= 0 || s.memoryMb >= shape.memoryMb) &&
+    (shape.slots <= 0 || s.slots >= shape.slots)
   );
 }
 
@@ -266,6 +277,7 @@ function take(s: NodeState, job: QueuedJob): PlannedPlacement {
   s.head += job.gpus;
   s.cpus -= job.cpus;
   s.memoryMb -= job.memoryMb;
+  s.slots -= job.slots;
   return { jobId: job.id, nodeId: s.id, devices };
 }
 
@@ -287,6 +299,8 @@ function reserve(s: NodeState, job: QueuedJob): { jobId: number; nodeId: string;
   s.cpus -= s.withheldCpus;
   s.withheldMemoryMb = Math.max(0, Math.min(s.memoryMb, job.memoryMb));
   s.memoryMb -= s.withheldMemoryMb;
+  s.withheldSlots = Math.max(0, Math.min(s.slots, job.slots));
+  s.slots -= s.withheldSlots;
   s.reservedBy = job.id;
   return { jobId: job.id, nodeId: s.id, devices };
 }
@@ -299,6 +313,8 @@ function reservedReason(s: NodeState, job: QueuedJob, heldGpus: number): string 
   if (cpus > CPU_EPSILON) missing.push(`${countOf(cpus, 'more CPU')}`);
   const memory = job.memoryMb - s.withheldMemoryMb;
   if (memory > 0) missing.push(`${memory} MiB more memory`);
+  const slots = job.slots - s.withheldSlots;
+  if (slots > 0) missing.push(runSlots(slots));
   return `waiting for ${missing.join(' and ')} (reserved on ${s.id})`;
 }
 
@@ -314,16 +330,28 @@ function zeroGpuWaitReason(shape: Shape, candidates: NodeState[]): string {
     (s) =>
       s.reservedBy !== null &&
       (shape.cpus <= 0 || s.cpus + s.withheldCpus + CPU_EPSILON >= shape.cpus) &&
-      (shape.memoryMb <= 0 || s.memoryMb + s.withheldMemoryMb >= shape.memoryMb),
+      (shape.memoryMb <= 0 || s.memoryMb + s.withheldMemoryMb >= shape.memoryMb) &&
+      (shape.slots <= 0 || s.slots + s.withheldSlots >= shape.slots),
   );
   if (holder !== undefined) {
-    return `waiting behind a reservation: ${holder.id} has the CPUs/memory free but holds them for job ${holder.reservedBy}`;
+    return `waiting behind a reservation: ${holder.id} has the CPUs/memory/run slots free but holds them for job ${holder.reservedBy}`;
   }
   const wants: string[] = [];
   if (shape.cpus > 0) wants.push(countOf(shape.cpus, 'CPU'));
   if (shape.memoryMb > 0) wants.push(`${shape.memoryMb} MiB of memory`);
-  const where = isEmptySelector(shape.nodeSelector) ? 'one schedulable node' : `one schedulable node matching nodeSelector ${formatSelector(shape.nodeSelector)}`;
-  return `waiting for ${wants.join(' and ')} to be free on ${where}`;
+  const matching = isEmptySelector(shape.nodeSelector) ? '' : ` matching nodeSelector ${formatSelector(shape.nodeSelector)}`;
+  if (shape.slots > 0 && candidates.every((s) => s.slots < shape.slots)) {
+    // The common wait of a plain exec job: every node already runs its maxRunning attempts.
+    if (wants.length === 0) return `waiting for a free run slot: every schedulable node${matching} runs as many jobs as its maxRunning allows`;
+    wants.push(runSlots(shape.slots));
+  }
+  if (wants.length === 0) return `waiting for a free run slot on one schedulable node${matching}`;
+  return `waiting for ${wants.join(' and ')} to be free on one schedulable node${matching}`;
+}
+
+/** "a free run slot", "2 free run slots". */
+function runSlots(n: number): string {
+  return n === 1 ? 'a free run slot' : `${formatNumber(n)} free run slots`;
 }
 
 function neverFitReason(shape: Shape, all: readonly NodeCapacity[], schedulable: readonly NodeCapacity[]): string {

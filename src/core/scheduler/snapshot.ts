@@ -15,6 +15,10 @@ export interface NodeCapacity {
   cpusFree: number;
   memoryTotalMb: number;
   memoryFreeMb: number;
+  /** How many slot-taking attempts (exec jobs) the node runs at once at most: its `maxRunning`, at least 1. */
+  slotsTotal: number;
+  /** `slotsTotal` minus the slots live attempts hold. */
+  slotsFree: number;
 }
 
 export interface QueuedJob {
@@ -24,6 +28,8 @@ export interface QueuedJob {
   gpus: number;
   cpus: number;
   memoryMb: number;
+  /** Run slots an attempt takes (core/job-spec.ts `slotsOf`): 1 for exec, 0 for noop. */
+  slots: number;
   nodeSelector: Record<string, string>;
   createdAt: number;
 }
@@ -47,4 +53,10 @@ export interface PlacementPlan {
   reservations: { jobId: number; nodeId: string; devices: number[] }[];
   /** Jobs left queued, with why (for `gpuq show`). */
   waiting: { jobId: number; reason: string }[];
+  /**
+   * Run slots still free on schedulable nodes after this plan (neither taken
+   * by a placement nor withheld by a reservation): more than 0 means jobs
+   * beyond the snapshot's queue might still start somewhere.
+   */
+  slotsLeft: number;
 }

@@ -26,6 +26,7 @@ export function node(id: string, gpus: number, over: Partial<NodeInfo> = {}): No
     labels: {},
     cpus: 16,
     memoryMb: 65_536,
+    maxRunning: 64,
     devices: Array.from({ length: gpus }, (_, i) => device(i)),
     incarnation: 'inc-1',
     lastHeartbeatAt: T0,

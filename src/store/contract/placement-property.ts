@@ -8,29 +8,34 @@ import { decideAt, FAILED, LEASE_MS, node, spec, SUCCEEDED, T0 } from './fixture
  * A property of the store, not of the scheduler: whatever plans it is handed
  * (stale, overlapping, for the wrong node or device count), and whatever
  * attempts end or jobs are cancelled meanwhile, a device is held by at most one
- * live attempt, a job has at most one live attempt, and the snapshot's free
- * devices are exactly the healthy ones no live attempt holds.
+ * live attempt, a job has at most one live attempt, a node never has more live
+ * exec attempts than its maxRunning, and the snapshot's free devices and run
+ * slots are exactly the healthy devices and the slots no live attempt holds.
  */
 
-const NODES = [node('n1', 4), node('n2', 2)];
+const NODES = [node('n1', 4, { maxRunning: 3 }), node('n2', 2, { maxRunning: 1 })];
 
+// Submits and plans outweigh ends and cancels, so nodes fill up and plans run into held devices and full slots.
 const command = fc.oneof(
-  fc.record({ kind: fc.constant('submit' as const), gpus: fc.integer({ min: 0, max: 3 }) }),
-  fc.record({
-    kind: fc.constant('plan' as const),
-    placements: fc.array(
-      fc.record({ job: fc.nat(), node: fc.constantFrom('n1', 'n2'), devices: fc.uniqueArray(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }) }),
-      { minLength: 1, maxLength: 4 },
-    ),
-  }),
-  fc.record({ kind: fc.constant('end' as const), attempt: fc.nat(), ok: fc.boolean() }),
-  fc.record({ kind: fc.constant('cancel' as const), job: fc.nat() }),
+  { arbitrary: fc.record({ kind: fc.constant('submit' as const), gpus: fc.constantFrom(0, 0, 1, 2, 3), exec: fc.boolean() }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('plan' as const),
+      placements: fc.array(
+        fc.record({ job: fc.nat(), node: fc.constantFrom('n1', 'n2'), devices: fc.uniqueArray(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }) }),
+        { minLength: 1, maxLength: 4 },
+      ),
+    }),
+    weight: 3,
+  },
+  { arbitrary: fc.record({ kind: fc.constant('end' as const), attempt: fc.nat(), ok: fc.boolean() }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('cancel' as const), job: fc.nat() }), weight: 1 },
 );
 type Command = typeof command extends fc.Arbitrary<infer C> ? C : never;
 
 export async function livePlacementProperty(open: () => Promise<OpenedStore>): Promise<void> {
   await fc.assert(
-    fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 30 }), async (commands) => {
+    fc.asyncProperty(fc.array(command, { minLength: 10, maxLength: 40 }), async (commands) => {
       const opened = await open();
       try {
         const store = opened.store;
@@ -53,7 +58,7 @@ export async function livePlacementProperty(open: () => Promise<OpenedStore>): P
 async function apply(store: Store, c: Command, jobs: { id: number; gpus: number }[], now: number): Promise<void> {
   switch (c.kind) {
     case 'submit': {
-      const [out] = await store.submitJobs([spec({ gpus: c.gpus, maxAttempts: 2 })], now);
+      const [out] = await store.submitJobs([spec({ gpus: c.gpus, maxAttempts: 2, ...(c.exec ? { type: 'exec', command: ['true'] } : {}) })], now);
       jobs.push({ id: out!.job.id, gpus: c.gpus });
       return;
     }
@@ -99,5 +104,10 @@ async function checkInvariants(store: Store, now: number): Promise<void> {
   for (const n of snap.nodes) {
     const expected = n.devices.filter((d) => !held.includes(`${n.id}/${d}`));
     expect(n.freeDevices).toEqual(expected);
+    let execs = 0;
+    for (const a of live) if (a.nodeId === n.id && (await store.getJob(a.jobId))?.type === 'exec') execs++;
+    const limit = NODES.find((x) => x.id === n.id)!.maxRunning;
+    expect(execs).toBeLessThanOrEqual(limit);
+    expect([n.slotsTotal, n.slotsFree]).toEqual([limit, limit - execs]);
   }
 }

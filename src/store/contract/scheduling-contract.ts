@@ -22,8 +22,12 @@ export function schedulingContract(ctx: ContractContext): void {
 
     it('describes each queued job', async () => {
       const id = await submit(ctx.store, { queue: 'train', priority: 7, gpus: 2, cpus: 1.5, memoryMb: 2048, nodeSelector: { zone: 'a' } }, T0 + 0.5);
+      const exec = await submit(ctx.store, { type: 'exec', command: ['true'] }, T0 + 0.5);
       const snap = await ctx.store.schedulingSnapshot(T0 + 1, 10);
-      expect(snap.queued).toEqual([{ id, queue: 'train', priority: 7, gpus: 2, cpus: 1.5, memoryMb: 2048, nodeSelector: { zone: 'a' }, createdAt: T0 + 0.5 }]);
+      expect(snap.queued).toEqual([
+        { id, queue: 'train', priority: 7, gpus: 2, cpus: 1.5, memoryMb: 2048, slots: 0, nodeSelector: { zone: 'a' }, createdAt: T0 + 0.5 },
+        { id: exec, queue: 'default', priority: 0, gpus: 0, cpus: 0, memoryMb: 0, slots: 1, nodeSelector: {}, createdAt: T0 + 0.5 },
+      ]);
     });
 
     it('reports what is free on each node', async () => {
@@ -45,8 +49,31 @@ export function schedulingContract(ctx: ContractContext): void {
         cpusFree: 9.5,
         memoryTotalMb: 64_000,
         memoryFreeMb: 62_500,
+        slotsTotal: 64,
+        slotsFree: 64,
       });
       expect(byId.get('n2')).toMatchObject({ schedulable: false, devices: [0, 1], freeDevices: [0, 1] });
+    });
+
+    it('counts the run slots live exec attempts hold on each node; a noop holds none', async () => {
+      await ctx.store.upsertNode(node('n1', 2, { maxRunning: 3 }));
+      await ctx.store.upsertNode(node('n2', 0, { maxRunning: 1 }));
+      const exec = { type: 'exec' as const, command: ['true'] };
+      const [a, b, c, d] = [await submit(ctx.store, { ...exec, gpus: 1 }), await submit(ctx.store, exec), await submit(ctx.store), await submit(ctx.store, exec)];
+      const gpuAttempt = await start(ctx.store, a!, 'n1', [0]);
+      await assign(ctx.store, b!, 'n1', []);
+      await start(ctx.store, c!, 'n1', []);
+      await start(ctx.store, d!, 'n2', []);
+      const slots = async () => (await ctx.store.schedulingSnapshot(T0, 1)).nodes.map((n) => [n.id, n.slotsTotal, n.slotsFree]);
+      expect(await slots()).toEqual([
+        ['n1', 3, 1],
+        ['n2', 1, 0],
+      ]);
+      await end(ctx.store, gpuAttempt, SUCCEEDED, T0 + 1);
+      expect(await slots()).toEqual([
+        ['n1', 3, 2],
+        ['n2', 1, 0],
+      ]);
     });
   });
 
@@ -100,7 +127,28 @@ export function schedulingContract(ctx: ContractContext): void {
       expect((await ctx.store.applyPlan([{ jobId: b!, nodeId: 'n1', devices: [1] }], T0 + 2, LEASE_MS)).map((x) => x.jobId)).toEqual([b]);
     });
 
-    it('never lets two live attempts hold one device, nor one job have two live attempts', async () => {
+    it('refuses exec placements past the node\'s maxRunning, counting those applied before in the same call; noops need no slot', async () => {
+      await ctx.store.upsertNode(node('n1', 0, { maxRunning: 2 }));
+      const exec = { type: 'exec' as const, command: ['true'] };
+      const running = await submit(ctx.store, exec);
+      await start(ctx.store, running, 'n1', []);
+      const [a, b, c] = [await submit(ctx.store, exec), await submit(ctx.store, exec), await submit(ctx.store)];
+      const out = await ctx.store.applyPlan(
+        [
+          { jobId: a!, nodeId: 'n1', devices: [] },
+          { jobId: b!, nodeId: 'n1', devices: [] }, // the node's second slot went to a
+          { jobId: c!, nodeId: 'n1', devices: [] }, // a noop: no slot needed
+        ],
+        T0 + 1,
+        LEASE_MS,
+      );
+      expect(out.map((x) => x.jobId)).toEqual([a, c]);
+      expect(await ctx.store.getJob(b!)).toMatchObject({ state: 'queued', attempts: 0 });
+      await end(ctx.store, out[0]!.attemptId, SUCCEEDED, T0 + 2);
+      expect((await ctx.store.applyPlan([{ jobId: b!, nodeId: 'n1', devices: [] }], T0 + 3, LEASE_MS)).map((x) => x.jobId)).toEqual([b]);
+    });
+
+    it('never lets two live attempts hold one device, one job have two live attempts, or a node run more exec attempts than its maxRunning', async () => {
       await livePlacementProperty(ctx.open);
     });
   });
@@ -170,9 +218,9 @@ export function schedulingContract(ctx: ContractContext): void {
       await ctx.store.upsertNode(node('n1', 1));
       const id = await submit(ctx.store, { gpus: 1 });
       const attemptId = await assign(ctx.store, id, 'n1', [0]);
-      const r = await ctx.store.endAttempts([{ attemptId, startedAt: T0 + 5, end: SUCCEEDED, exitCode: 0, signal: null, endedAt: T0 + 6 }], decideAt(T0 + 7), T0 + 7);
+      const r = await ctx.store.endAttempts([{ attemptId, startedAt: T0 + 5, pid: 88, logPath: '/l/8.log', end: SUCCEEDED, exitCode: 0, signal: null, endedAt: T0 + 6 }], decideAt(T0 + 7), T0 + 7);
       expect(r).toEqual([{ attemptId, accepted: true, jobState: 'succeeded' }]);
-      expect(await ctx.store.getAttempt(attemptId)).toMatchObject({ state: 'succeeded', startedAt: T0 + 5, endedAt: T0 + 6 });
+      expect(await ctx.store.getAttempt(attemptId)).toMatchObject({ state: 'succeeded', startedAt: T0 + 5, endedAt: T0 + 6, pid: 88, logPath: '/l/8.log' });
       expect(await ctx.store.getJob(id)).toMatchObject({ state: 'succeeded', startedAt: T0 + 5 });
       expect((await ctx.store.listEvents(id)).map((e) => [e.from, e.to, e.at])).toEqual([
         [null, 'queued', T0],
@@ -187,9 +235,9 @@ export function schedulingContract(ctx: ContractContext): void {
       await ctx.store.upsertNode(node('n1', 0));
       const id = await submit(ctx.store);
       const attemptId = await start(ctx.store, id, 'n1', []);
-      const startedAt = (await ctx.store.getAttempt(attemptId))!.startedAt;
-      await ctx.store.endAttempts([{ attemptId, startedAt: T0 + 99, end: SUCCEEDED, exitCode: 0, signal: null, endedAt: T0 + 100 }], decideAt(T0 + 100), T0 + 100);
-      expect((await ctx.store.getAttempt(attemptId))!.startedAt).toBe(startedAt);
+      const before = (await ctx.store.getAttempt(attemptId))!;
+      await ctx.store.endAttempts([{ attemptId, startedAt: T0 + 99, pid: 1, logPath: '/elsewhere.log', end: SUCCEEDED, exitCode: 0, signal: null, endedAt: T0 + 100 }], decideAt(T0 + 100), T0 + 100);
+      expect(await ctx.store.getAttempt(attemptId)).toMatchObject({ startedAt: before.startedAt, pid: before.pid, logPath: before.logPath });
       expect((await ctx.store.listEvents(id)).filter((e) => e.to === 'running')).toHaveLength(1);
     });
 

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import type { JobSpec } from '../../core/job-spec.js';
+import { slotsOf, type JobSpec } from '../../core/job-spec.js';
 import { isLive, isTerminal } from '../../core/job-states.js';
 import type { NodeCapacity, QueuedJob } from '../../core/scheduler/snapshot.js';
 import type { Attempt, JobState } from '../../core/types.js';
@@ -11,34 +11,37 @@ import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql
  * Scheduling and the attempt lifecycle: snapshot → applyPlan → markRunning →
  * endAttempts, plus leases. An attempt is live while `assigned` or `running`;
  * while live it holds its devices through rows in `device_holds` (inserted by
- * applyPlan, deleted by endAttempts), and every report from an agent is fenced:
+ * applyPlan, deleted by endAttempts) and its run slots through its `slots`
+ * column (summed per node against nodes.max_running), and every report from an agent is fenced:
  * it applies only to a live attempt, so a report for an attempt that was
  * reclaimed or already ended changes nothing.
  */
 
-const SELECT_NODES = `SELECT id, labels, cpus, memory_mb, state FROM nodes ORDER BY id`;
+const SELECT_NODES = `SELECT id, labels, cpus, memory_mb, max_running, state FROM nodes ORDER BY id`;
 const SELECT_HEALTHY_DEVICES = `SELECT node_id, device_index FROM devices WHERE healthy = 1 ORDER BY node_id, device_index`;
 const SELECT_HOLDS = `SELECT node_id, device_index FROM device_holds`;
-const SELECT_LIVE_RESERVATIONS = `SELECT node_id, total(cpus) AS cpus, total(memory_mb) AS memory_mb FROM attempts WHERE ${LIVE_ATTEMPT} GROUP BY node_id`;
+const SELECT_LIVE_RESERVATIONS = `SELECT node_id, total(cpus) AS cpus, total(memory_mb) AS memory_mb, total(slots) AS slots FROM attempts WHERE ${LIVE_ATTEMPT} GROUP BY node_id`;
 /**
  * INDEXED BY: without statistics SQLite may prefer jobs_state_id and sort every queued job;
  * jobs_runnable is already in scheduling order, so the scan stops after `limit` runnable rows.
  * Parameters: now, limit.
  */
-const SELECT_RUNNABLE = `SELECT id, queue, priority, gpus, cpus, memory_mb, node_selector, created_at FROM jobs INDEXED BY jobs_runnable
+const SELECT_RUNNABLE = `SELECT id, queue, type, priority, gpus, cpus, memory_mb, node_selector, created_at FROM jobs INDEXED BY jobs_runnable
   WHERE state = 'queued' AND not_before <= ? ORDER BY priority DESC, id ASC LIMIT ?`;
 
 /** Parameters: id. */
-const SELECT_JOB_FOR_PLACEMENT = `SELECT state, attempts, gpus, cpus, memory_mb, spec, created_at FROM jobs WHERE id = ?`;
+const SELECT_JOB_FOR_PLACEMENT = `SELECT state, type, attempts, gpus, cpus, memory_mb, spec, created_at FROM jobs WHERE id = ?`;
 /** Parameters: node id. */
-const SELECT_NODE_STATE = `SELECT state FROM nodes WHERE id = ?`;
+const SELECT_NODE_STATE = `SELECT state, max_running FROM nodes WHERE id = ?`;
+/** Run slots the node's live attempts hold (attempts_live_node). Parameters: node id. */
+const SELECT_NODE_SLOTS_HELD = `SELECT total(slots) AS slots FROM attempts WHERE ${LIVE_ATTEMPT} AND node_id = ?`;
 /** Parameters: node id. */
 const SELECT_NODE_HEALTHY = `SELECT device_index FROM devices WHERE node_id = ? AND healthy = 1`;
 /** Parameters: node id, JSON array of device indices. */
 const COUNT_HELD = `SELECT count(*) AS n FROM device_holds WHERE node_id = ? AND device_index IN (SELECT value FROM json_each(?))`;
-/** Parameters: job_id, number, node_id, devices (JSON), cpus, memory_mb, assigned_at, lease_expires_at. */
-const INSERT_ATTEMPT = `INSERT INTO attempts (job_id, number, node_id, devices, cpus, memory_mb, state, assigned_at, lease_expires_at)
-  VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?, ?)`;
+/** Parameters: job_id, number, node_id, devices (JSON), cpus, memory_mb, slots, assigned_at, lease_expires_at. */
+const INSERT_ATTEMPT = `INSERT INTO attempts (job_id, number, node_id, devices, cpus, memory_mb, slots, state, assigned_at, lease_expires_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, 'assigned', ?, ?)`;
 /** Parameters: node_id, attempt_id, devices (JSON array). */
 const INSERT_HOLDS = `INSERT INTO device_holds (node_id, device_index, attempt_id) SELECT ?, value, ? FROM json_each(?)`;
 /** Parameters: attempts (the new count), node_id, devices (JSON), updated_at, id. */
@@ -55,8 +58,9 @@ const START_ATTEMPT = `UPDATE attempts SET state = 'running', pid = ?, log_path 
 const START_JOB = `UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?), updated_at = ? WHERE id = ? AND state = 'assigned'`;
 /** Parameters: id. */
 const SELECT_JOB_STATE = `SELECT state FROM jobs WHERE id = ?`;
-/** Parameters: state, exit_code, signal, reason, ended_at, started_at (null keeps it), id. */
-const END_ATTEMPT = `UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ?, started_at = coalesce(started_at, ?)
+/** Parameters: state, exit_code, signal, reason, ended_at, started_at, pid, log_path (each null keeps it), id. */
+const END_ATTEMPT = `UPDATE attempts SET state = ?, exit_code = ?, signal = ?, reason = ?, ended_at = ?, started_at = coalesce(started_at, ?),
+    pid = coalesce(pid, ?), log_path = coalesce(log_path, ?)
   WHERE id = ? AND ${LIVE_ATTEMPT} RETURNING job_id, number, devices`;
 /** An end reported with its start, for a job still `assigned`. Parameters: started_at, updated_at, id. */
 const START_JOB_AT_END = `UPDATE jobs SET state = 'running', started_at = coalesce(started_at, ?), updated_at = ? WHERE id = ? AND state = 'assigned'`;
@@ -97,11 +101,13 @@ interface NodeRowLite {
   labels: string;
   cpus: number;
   memory_mb: number;
+  max_running: number;
   state: string;
 }
 interface RunnableRow {
   id: number;
   queue: string;
+  type: JobSpec['type'];
   priority: number;
   gpus: number;
   cpus: number;
@@ -111,6 +117,7 @@ interface RunnableRow {
 }
 interface PlacementJobRow {
   state: string;
+  type: JobSpec['type'];
   attempts: number;
   gpus: number;
   cpus: number;
@@ -134,20 +141,21 @@ export function prepareAttemptQueries(db: Database) {
   const selectNodes = db.prepare<[], NodeRowLite>(SELECT_NODES);
   const selectHealthyDevices = db.prepare<[], NodeDevice>(SELECT_HEALTHY_DEVICES);
   const selectHolds = db.prepare<[], NodeDevice>(SELECT_HOLDS);
-  const selectLiveReservations = db.prepare<[], { node_id: string; cpus: number; memory_mb: number }>(SELECT_LIVE_RESERVATIONS);
+  const selectLiveReservations = db.prepare<[], { node_id: string; cpus: number; memory_mb: number; slots: number }>(SELECT_LIVE_RESERVATIONS);
   const selectRunnable = db.prepare<[number, number], RunnableRow>(SELECT_RUNNABLE);
   const selectJobForPlacement = db.prepare<[number], PlacementJobRow>(SELECT_JOB_FOR_PLACEMENT);
-  const selectNodeState = db.prepare<[string], { state: string }>(SELECT_NODE_STATE);
+  const selectNodeState = db.prepare<[string], { state: string; max_running: number }>(SELECT_NODE_STATE);
+  const selectNodeSlotsHeld = db.prepare<[string], { slots: number }>(SELECT_NODE_SLOTS_HELD);
   const selectNodeHealthy = db.prepare<[string], { device_index: number }>(SELECT_NODE_HEALTHY);
   const countHeld = db.prepare<[string, string], { n: number }>(COUNT_HELD);
-  const insertAttempt = db.prepare<[number, number, string, string, number, number, number, number]>(INSERT_ATTEMPT);
+  const insertAttempt = db.prepare<[number, number, string, string, number, number, number, number, number]>(INSERT_ATTEMPT);
   const insertHolds = db.prepare<[string, number, string]>(INSERT_HOLDS);
   const assignJob = db.prepare<[number, string, string, number, number]>(ASSIGN_JOB);
   const insertEvent = db.prepare<InsertEventParams>(INSERT_EVENT);
   const startAttempt = db.prepare<[number | null, string | null, number, number], { job_id: number; number: number }>(START_ATTEMPT);
   const startJob = db.prepare<[number, number, number]>(START_JOB);
   const selectJobState = db.prepare<[number], { state: string }>(SELECT_JOB_STATE);
-  const endAttempt = db.prepare<[string, number | null, string | null, string, number, number | null, number], { job_id: number; number: number; devices: string }>(END_ATTEMPT);
+  const endAttempt = db.prepare<[string, number | null, string | null, string, number, number | null, number | null, string | null, number], { job_id: number; number: number; devices: string }>(END_ATTEMPT);
   const selectJobForDecision = db.prepare<[number], DecisionJobRow>(SELECT_JOB_FOR_DECISION);
   const startJobAtEnd = db.prepare<[number, number, number]>(START_JOB_AT_END);
   const releaseHolds = db.prepare<[number]>(RELEASE_HOLDS);
@@ -175,6 +183,8 @@ export function prepareAttemptQueries(db: Database) {
         cpusFree: n.cpus - (r?.cpus ?? 0),
         memoryTotalMb: n.memory_mb,
         memoryFreeMb: n.memory_mb - (r?.memory_mb ?? 0),
+        slotsTotal: n.max_running,
+        slotsFree: n.max_running - (r?.slots ?? 0),
       };
     });
     const queued = selectRunnable.all(now, limit).map(
@@ -185,6 +195,7 @@ export function prepareAttemptQueries(db: Database) {
         gpus: j.gpus,
         cpus: j.cpus,
         memoryMb: j.memory_mb,
+        slots: slotsOf(j.type),
         nodeSelector: parseStringMap(j.node_selector),
         createdAt: j.created_at,
       }),
@@ -193,29 +204,37 @@ export function prepareAttemptQueries(db: Database) {
   }
 
   function applyPlan(placements: Placement[], now: number, leaseMs: number): AssignedAttempt[] {
-    // Per call: is each node up, and which of its devices are healthy. A placement onto a node that went
-    // down, or onto a device that turned unhealthy, since the snapshot is as stale as one onto a held device.
-    const nodeCache = new Map<string, Set<number> | null>();
-    const usableDevices = (nodeId: string): Set<number> | null => {
-      let usable = nodeCache.get(nodeId);
-      if (usable === undefined) {
-        usable = selectNodeState.get(nodeId)?.state === 'up' ? new Set(selectNodeHealthy.all(nodeId).map((d) => d.device_index)) : null;
-        nodeCache.set(nodeId, usable);
+    // Per call: is each node up, which of its devices are healthy, and how many run slots it has free. A placement
+    // onto a node that went down, onto a device that turned unhealthy, or past the node's maxRunning is as stale
+    // as one onto a held device. Slots are counted once per node and then kept up to date here.
+    const nodeCache = new Map<string, { usable: Set<number>; freeSlots: number } | null>();
+    const nodeNow = (nodeId: string): { usable: Set<number>; freeSlots: number } | null => {
+      let n = nodeCache.get(nodeId);
+      if (n === undefined) {
+        const row = selectNodeState.get(nodeId);
+        n =
+          row?.state === 'up'
+            ? { usable: new Set(selectNodeHealthy.all(nodeId).map((d) => d.device_index)), freeSlots: row.max_running - (selectNodeSlotsHeld.get(nodeId)?.slots ?? 0) }
+            : null;
+        nodeCache.set(nodeId, n);
       }
-      return usable;
+      return n;
     };
     const assigned: AssignedAttempt[] = [];
     for (const p of placements) {
       const job = selectJobForPlacement.get(p.jobId);
       if (!job || job.state !== 'queued') continue;
       if (p.devices.length !== job.gpus || new Set(p.devices).size !== p.devices.length) continue;
-      const usable = usableDevices(p.nodeId);
-      if (!usable || !p.devices.every((d) => usable.has(d))) continue;
+      const node = nodeNow(p.nodeId);
+      if (!node || !p.devices.every((d) => node.usable.has(d))) continue;
+      const slots = slotsOf(job.type);
+      if (slots > node.freeSlots) continue;
       const devicesJson = JSON.stringify(p.devices);
       if (p.devices.length > 0 && (countHeld.get(p.nodeId, devicesJson)?.n ?? 0) > 0) continue;
       const number = job.attempts + 1;
       const leaseExpiresAt = now + leaseMs;
-      const attemptId = Number(insertAttempt.run(p.jobId, number, p.nodeId, devicesJson, job.cpus, job.memory_mb, now, leaseExpiresAt).lastInsertRowid);
+      const attemptId = Number(insertAttempt.run(p.jobId, number, p.nodeId, devicesJson, job.cpus, job.memory_mb, slots, now, leaseExpiresAt).lastInsertRowid);
+      node.freeSlots -= slots;
       if (p.devices.length > 0) insertHolds.run(p.nodeId, attemptId, devicesJson);
       assignJob.run(number, p.nodeId, devicesJson, now, p.jobId);
       insertEvent.run(p.jobId, number, 'queued', 'assigned', now, null);
@@ -248,7 +267,7 @@ export function prepareAttemptQueries(db: Database) {
 
   function endAttempts(reports: EndReport[], decide: DecideFn, now: number): ReportResult[] {
     return reports.map((r): ReportResult => {
-      const a = endAttempt.get(r.end.state, r.exitCode, r.signal, r.end.reason, r.endedAt, r.startedAt ?? null, r.attemptId);
+      const a = endAttempt.get(r.end.state, r.exitCode, r.signal, r.end.reason, r.endedAt, r.startedAt ?? null, r.pid ?? null, r.logPath ?? null, r.attemptId);
       if (!a) return { attemptId: r.attemptId, accepted: false };
       if (a.devices !== '[]') releaseHolds.run(r.attemptId);
       const job = selectJobForDecision.get(a.job_id);

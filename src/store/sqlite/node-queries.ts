@@ -4,17 +4,18 @@ import { deviceFromRow, nodeFromRow, TELEMETRY_COLUMNS, telemetryFromRow, type D
 
 /** Nodes and their devices, device telemetry, and the settings table (maintenance mode). */
 
-/** Parameters: @id, @hostname, @labels (JSON), @cpus, @memoryMb, @incarnation, @lastHeartbeatAt, @state. */
-const UPSERT_NODE = `INSERT INTO nodes (id, hostname, labels, cpus, memory_mb, incarnation, last_heartbeat_at, state)
-  VALUES (@id, @hostname, @labels, @cpus, @memoryMb, @incarnation, @lastHeartbeatAt, @state)
+/** Parameters: @id, @hostname, @labels (JSON), @cpus, @memoryMb, @maxRunning, @incarnation, @lastHeartbeatAt, @state. */
+const UPSERT_NODE = `INSERT INTO nodes (id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state)
+  VALUES (@id, @hostname, @labels, @cpus, @memoryMb, @maxRunning, @incarnation, @lastHeartbeatAt, @state)
   ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, labels = excluded.labels, cpus = excluded.cpus,
-    memory_mb = excluded.memory_mb, incarnation = excluded.incarnation, last_heartbeat_at = excluded.last_heartbeat_at, state = excluded.state`;
+    memory_mb = excluded.memory_mb, max_running = excluded.max_running, incarnation = excluded.incarnation, last_heartbeat_at = excluded.last_heartbeat_at, state = excluded.state`;
 interface UpsertNodeParams {
   id: string;
   hostname: string;
   labels: string;
   cpus: number;
   memoryMb: number;
+  maxRunning: number;
   incarnation: string;
   lastHeartbeatAt: number;
   state: string;
@@ -27,7 +28,7 @@ const INSERT_DEVICE = `INSERT INTO devices (node_id, device_index, uuid, name, s
 const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = ?, state = 'up' WHERE id = ?`;
 /** Parameters: before. */
 const MARK_DOWN = `UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat_at < ? RETURNING id`;
-const SELECT_NODES = `SELECT id, hostname, labels, cpus, memory_mb, incarnation, last_heartbeat_at, state FROM nodes ORDER BY id`;
+const SELECT_NODES = `SELECT id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state FROM nodes ORDER BY id`;
 const SELECT_DEVICES = `SELECT node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy FROM devices ORDER BY node_id, device_index`;
 
 /** Parameters: node_id, device_index, at, utilization_pct, memory_used_mb, temperature_c, power_w, ecc_corrected, ecc_uncorrected. */
@@ -83,6 +84,7 @@ export function prepareNodeQueries(db: Database) {
       labels: JSON.stringify(node.labels),
       cpus: node.cpus,
       memoryMb: node.memoryMb,
+      maxRunning: node.maxRunning,
       incarnation: node.incarnation,
       lastHeartbeatAt: node.lastHeartbeatAt,
       state: node.state,

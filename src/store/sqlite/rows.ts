@@ -127,6 +127,7 @@ export interface NodeRow {
   labels: string;
   cpus: number;
   memory_mb: number;
+  max_running: number;
   incarnation: string;
   last_heartbeat_at: number;
   state: string;
@@ -162,6 +163,7 @@ export function nodeFromRow(row: NodeRow, devices: Device[]): NodeInfo {
     labels: parseStringMap(row.labels),
     cpus: row.cpus,
     memoryMb: row.memory_mb,
+    maxRunning: row.max_running,
     devices,
     incarnation: row.incarnation,
     lastHeartbeatAt: row.last_heartbeat_at,

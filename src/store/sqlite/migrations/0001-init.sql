@@ -67,6 +67,8 @@ CREATE TABLE attempts (
   -- The job's reservation, copied so node capacity is a sum over live attempts alone.
   cpus             REAL    NOT NULL,
   memory_mb        INTEGER NOT NULL,
+  -- Run slots held on the node while live (1 for exec, 0 for noop; see nodes.max_running).
+  slots            INTEGER NOT NULL,
   state            TEXT    NOT NULL CHECK (state = 'assigned' OR state = 'running' OR state = 'succeeded' OR state = 'failed' OR state = 'timed_out' OR state = 'cancelled' OR state = 'lost'),
   assigned_at      REAL    NOT NULL,
   started_at       REAL,
@@ -114,6 +116,8 @@ CREATE TABLE nodes (
   labels            TEXT    NOT NULL,
   cpus              REAL    NOT NULL,
   memory_mb         INTEGER NOT NULL,
+  -- Most slot-taking (exec) attempts live on the node at once; applyPlan refuses placements beyond it.
+  max_running       INTEGER NOT NULL CHECK (max_running >= 1),
   incarnation       TEXT    NOT NULL,
   last_heartbeat_at REAL    NOT NULL,
   state             TEXT    NOT NULL CHECK (state IN ('up', 'down'))
