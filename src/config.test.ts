@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PORT, loadServerConfig, serverUrl } from './config.js';
+import { DEFAULT_PORT, defaultMaxRunning, loadServerConfig, serverUrl } from './config.js';
 import { ValidationError } from './core/errors.js';
 
 describe('server config', () => {
@@ -28,5 +28,14 @@ describe('server config', () => {
     expect(serverUrl(undefined, { GPUQ_URL: 'http://b:2' })).toBe('http://b:2');
     expect(serverUrl(undefined, { GPUQ_PORT: '9' })).toBe('http://127.0.0.1:9');
     expect(serverUrl(undefined, {})).toBe(`http://127.0.0.1:${DEFAULT_PORT}`);
+  });
+});
+
+describe('defaultMaxRunning', () => {
+  it('gives max(32, 8 × cores) run slots plus one per GPU', () => {
+    expect(defaultMaxRunning(0, 2)).toBe(32);
+    expect(defaultMaxRunning(8, 2)).toBe(40);
+    expect(defaultMaxRunning(0, 16)).toBe(128);
+    expect(defaultMaxRunning(4, 16)).toBe(132);
   });
 });

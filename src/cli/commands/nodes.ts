@@ -12,7 +12,7 @@ export const nodesCommand: CommandDef = {
         const { nodes } = await clientFor(o).nodes();
         if (o.json) return printJson({ nodes });
         for (const n of nodes) {
-          printLine(`${n.id}  ${n.state}  heartbeat ${ago(n.lastHeartbeatAt)} ago  cpus ${n.cpus}  memory ${n.memoryMb} MiB  gpus ${n.devices.length}`);
+          printLine(`${n.id}  ${n.state}  heartbeat ${ago(n.lastHeartbeatAt)} ago  cpus ${n.cpus}  memory ${n.memoryMb} MiB  max running ${n.maxRunning}  gpus ${n.devices.length}`);
           if (n.devices.length === 0) continue;
           const pct = (v: number | null | undefined, unit: string) => (v === null || v === undefined ? '-' : `${v}${unit}`);
           printLine(table(
