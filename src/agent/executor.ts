@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { EndReport } from '../store/store.js';
 import { attemptEnv } from './attempt-env.js';
 import { CappedLog } from './capped-log.js';
 import { findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, sendSignal } from './process-tree.js';
@@ -104,11 +103,6 @@ const TRANSIENT_SPAWN_ERRORS = new Set(['EAGAIN', 'ENOMEM', 'EMFILE', 'ENFILE'])
 
 export function startAttempt(req: ExecRequest): RunningAttempt {
   return new AttemptProcess(req);
-}
-
-/** The store's report of an ended attempt. */
-export function toEndReport(attemptId: number, r: ExecResult): EndReport {
-  return { attemptId, end: { state: r.state, retryable: r.retryable, reason: r.reason }, exitCode: r.exitCode, signal: r.signal, endedAt: r.endedAt };
 }
 
 /** "2s", "1.5s", "250ms". */

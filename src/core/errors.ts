@@ -6,9 +6,7 @@ export type ErrorCode =
   | 'VALIDATION_FAILED'
   | 'UNSCHEDULABLE'
   | 'JOB_NOT_FOUND'
-  | 'INVALID_STATE'
   | 'DRAINING'
-  | 'LEASE_LOST'
   | 'STORE_UNAVAILABLE'
   | 'NOT_FOUND'
   | 'MALFORMED_REQUEST'
@@ -57,25 +55,9 @@ export class JobNotFoundError extends GpuqError {
   }
 }
 
-/** The operation does not apply to the job in its current state (e.g. replaying a job that is not in the DLQ). */
-export class InvalidStateError extends GpuqError {
-  constructor(message: string) {
-    super('INVALID_STATE', message);
-  }
-}
-
 /** The system is in drain mode: new submissions are refused until `gpuq resume`. */
 export class DrainingError extends GpuqError {
   constructor() {
     super('DRAINING', 'gpuq is draining for maintenance: new jobs are not accepted; running jobs finish. Run `gpuq resume` (POST /v1/control/maintenance {"mode":"normal"}) to accept jobs again.');
-  }
-}
-
-/** A report came from an attempt that no longer holds its lease (it was reclaimed); the report is ignored. */
-export class LeaseLostError extends GpuqError {
-  readonly attemptId: number;
-  constructor(attemptId: number) {
-    super('LEASE_LOST', `attempt ${attemptId} no longer holds its lease; its report was refused`);
-    this.attemptId = attemptId;
   }
 }

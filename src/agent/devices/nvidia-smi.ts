@@ -240,13 +240,3 @@ export async function queryNvidiaSmi(opts: NvidiaSmiOptions): Promise<NvidiaSmiP
     throw e;
   }
 }
-
-/** Discovers NVIDIA devices: null when nvidia-smi is absent. */
-export async function discoverNvidia(opts: NvidiaSmiOptions): Promise<NvidiaSmiParse | null> {
-  return queryNvidiaSmi(opts);
-}
-
-/** One telemetry sample of every NVIDIA device; [] when nvidia-smi is absent. */
-export async function sampleNvidia(opts: NvidiaSmiOptions): Promise<DeviceTelemetry[]> {
-  return (await queryNvidiaSmi(opts))?.telemetry ?? [];
-}

@@ -1,4 +1,3 @@
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { backoffMs, decideAfterAttempt } from '../../core/retry-policy.js';
 import type { DecideFn } from '../store.js';
