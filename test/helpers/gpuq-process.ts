@@ -1,16 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 import { GpuqClient } from '../../src/sdk/client.js';
 
 /** The built CLI (npm test builds before running vitest). */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
 
+const created: string[] = [];
+
+/** A fresh temporary directory, removed when the test file is done. */
 export function tempDir(prefix = 'gpuq-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
 }
+
+// Registered when a test file first imports this module, so it runs after that file's own afterAll hooks.
+afterAll(() => {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 export interface GpuqProcess {
   url: string;
