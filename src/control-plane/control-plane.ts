@@ -187,8 +187,7 @@ export class ControlPlane implements ControlPlaneLink {
       const r = reports[i]!;
       const f = this.inFlight.get(r.attemptId);
       if (!f || !results[i]?.accepted) continue;
-      f.startedAt = r.startedAt;
-      if (f.number === 1) this.metrics.queueWait.observe({ queue: f.queue }, Math.max(0, r.startedAt - f.jobCreatedAt) / 1000);
+      this.recordStart(f, r.startedAt);
     }
     return results;
   }
@@ -205,10 +204,7 @@ export class ControlPlane implements ControlPlaneLink {
       if (!res?.accepted) continue;
       this.metrics.attemptsEnded.inc({ state: r.end.state });
       const queue = f?.queue ?? 'unknown';
-      if (f && r.startedAt !== undefined) {
-        f.startedAt = r.startedAt;
-        if (f.number === 1) this.metrics.queueWait.observe({ queue }, Math.max(0, r.startedAt - f.jobCreatedAt) / 1000);
-      }
+      if (f && r.startedAt !== undefined) this.recordStart(f, r.startedAt);
       if (f?.startedAt != null) this.metrics.runTime.observe({ queue }, Math.max(0, r.endedAt - f.startedAt) / 1000);
       if (res.jobState === 'queued') {
         this.metrics.retries.inc({ queue });
@@ -222,6 +218,12 @@ export class ControlPlane implements ControlPlaneLink {
   }
 
   // ── helpers ─────────────────────────────────────────────────────────────
+
+  /** Notes an attempt's start; a first attempt's start ends the job's queue wait. */
+  private recordStart(f: InFlight, startedAt: number): void {
+    f.startedAt = startedAt;
+    if (f.number === 1) this.metrics.queueWait.observe({ queue: f.queue }, Math.max(0, startedAt - f.jobCreatedAt) / 1000);
+  }
 
   /** Node capacities for the submit-time fit check, cached for a second. */
   private async capacity(): Promise<NodeCapacity[]> {
