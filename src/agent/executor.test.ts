@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CAP_CHECK_MS } from './attempt-log.js';
 import { startAttempt, type ExecRequest } from './executor.js';
+import { OrphanSweep, SWEEP_DELAY_MS } from './orphan-sweep.js';
 import { killAttemptProcesses } from './process-tree.js';
 
 // Real child processes throughout. Attempt ids are the /proc marker the executor
@@ -187,7 +189,7 @@ describe('startAttempt: the log', () => {
     expect(logOf(r).split('\n').sort()).toEqual(['', 'err', 'out']);
   });
 
-  it('stops at the cap with one line saying so, and drains the rest so the job finishes', async () => {
+  it('keeps the head up to the cap with one line saying so; the job runs on unhindered', async () => {
     const cap = 100_000;
     const r = sh('yes | head -c 5000000; echo done >&2', { logCapBytes: cap });
     const res = await startAttempt(r).done;
@@ -204,6 +206,19 @@ describe('startAttempt: the log', () => {
     const res = await startAttempt(r).done;
     expect(res.state).toBe('succeeded');
     expect(res.reason).toMatch(/^exited with code 0; its output was not logged: EISDIR/);
+  });
+
+  it('is cut back to the cap while the job still runs', async () => {
+    const cap = 10_000;
+    const flag = path.join(root, `cut-${nextId}`);
+    const r = sh(`head -c 50000 /dev/zero | tr '\\0' x; touch ${flag}; exec sleep 1000`, { logCapBytes: cap });
+    const a = startAttempt(r);
+    await waitFor('the output to be written', () => (existsSync(flag) ? true : undefined));
+    const marker = `\n[gpuq] log truncated at ${cap} bytes\n`;
+    await waitFor('the log to be cut', () => (statSync(r.logPath).size === cap + marker.length ? true : undefined), CAP_CHECK_MS + 5000);
+    expect(logOf(r)).toBe('x'.repeat(cap) + marker);
+    a.kill('cancel');
+    expect(await a.done).toMatchObject({ state: 'cancelled', logTruncated: true });
   });
 
   it('output of exactly the cap is kept whole, without a truncation line', async () => {
@@ -263,24 +278,20 @@ describe('startAttempt: killing', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
-  it('a kill after the job exited by itself changes nothing, even while its clean-up runs', async () => {
-    const pidFile = path.join(root, `late-kill-${nextId}.pids`);
-    // The escapee keeps the output pipe open, so clean-up after the exit takes a while: the kill lands in it.
-    const a = startAttempt(sh(`setsid /bin/sh -c 'echo $$ > ${pidFile}; exec sleep 1000' & while [ ! -s ${pidFile} ]; do sleep 0.01; done; exit 5`));
+  it('a kill after the job exited by itself changes nothing', async () => {
+    const a = startAttempt(sh('exit 5'));
     const { pid } = await a.started;
     // Node reaps the leader right before it emits 'exit': once /proc has no entry, the executor knows it exited.
     await waitFor('the leader to be reaped', () => (existsSync(`/proc/${pid}`) ? undefined : true));
     a.kill('cancel');
     expect(await a.done).toMatchObject({ state: 'failed', exitCode: 5, reason: 'exited with code 5', retryable: true });
-    const [escapee] = await pidsIn(pidFile, 1);
-    expect(isDead(escapee!)).toBe(true);
   });
 });
 
 describe('startAttempt: a job that exits normally', () => {
   it('leaves no background child behind', async () => {
     const pidFile = path.join(root, `bg-${nextId}.pids`);
-    // Its output goes elsewhere, so the pipes close at once: only the group kill can end it.
+    // Only the group kill ends it: the job's exit leaves it running in the background.
     const r = sh(`sleep 1000 >/dev/null 2>&1 & echo $! > ${pidFile}`);
     const res = await startAttempt(r).done;
     expect(res.state).toBe('succeeded');
@@ -288,13 +299,16 @@ describe('startAttempt: a job that exits normally', () => {
     expect(isDead(pid!)).toBe(true);
   });
 
-  it('leaves no escaped grandchild behind that still holds its output pipe', async () => {
+  it('a grandchild that escaped its group is found by the orphan sweep and killed, and reported', async () => {
     const pidFile = path.join(root, `escaped-${nextId}.pids`);
-    const r = sh(`setsid /bin/sh -c 'echo $$ > ${pidFile}; exec sleep 1000' & while [ ! -s ${pidFile} ]; do sleep 0.01; done`);
+    const reported: number[] = [];
+    const orphans = new OrphanSweep((killed) => reported.push(...killed.map((k) => k.pid)));
+    const r = sh(`setsid /bin/sh -c 'echo $$ > ${pidFile}; exec sleep 1000' & while [ ! -s ${pidFile} ]; do sleep 0.01; done`, { orphans });
     const res = await startAttempt(r).done;
     expect(res.state).toBe('succeeded');
     const [pid] = await pidsIn(pidFile, 1);
-    expect(isDead(pid!)).toBe(true);
+    await waitFor('the escapee to be killed', () => (isDead(pid!) ? true : undefined), SWEEP_DELAY_MS + 5000);
+    await waitFor('the kill to be reported', () => (reported.includes(pid!) ? true : undefined));
   });
 });
 

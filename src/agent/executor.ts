@@ -1,18 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { attemptEnv } from './attempt-env.js';
-import { CappedLog } from './capped-log.js';
+import { AttemptLog } from './attempt-log.js';
+import { OrphanSweep } from './orphan-sweep.js';
 import { findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, sendSignal } from './process-tree.js';
 
 /**
  * Runs one attempt as a process tree and reports how it ended.
  *
  * Lifecycle of an attempt:
- *   preparing (create the artifacts and log directories)
- *     → spawned (own session and process group; `started` resolves; the log opens on the first output)
- *     → exited (leader reaped) → cleaned up (group and escapees killed, log closed; `done` resolves)
+ *   preparing (create the artifacts and log directories, open the log)
+ *     → spawned (own session and process group, the log file as stdout and stderr; `started` resolves)
+ *     → exited (leader reaped) → cleaned up (group killed, log cut to its cap and closed; `done` resolves)
  *   preparing → not started (spawn failed, or killed while preparing; `started` rejects, `done` resolves)
  *
  * Killing (cancel, timeout, shutdown): SIGTERM to the group; SIGKILL to the
@@ -22,12 +22,10 @@ import { findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, s
  * so the attempt's GPUs are free when the agent reports the end.
  *
  * A normal exit SIGKILLs the group too (background children do not outlive
- * the job) but skips the /proc scan, to keep the common path cheap: one
- * kill(2), which answers ESRCH when the job left nothing behind. Only if the
- * output pipes stay open after that — something outside the group holds them,
- * an escapee — does it scan. A descendant that escaped the group and closed
- * its output is not found on this path (it is on the kill path, and by
- * killAttemptProcesses when the agent restarts).
+ * the job) but does not scan /proc before `done`, to keep the common path
+ * cheap: one kill(2), which answers ESRCH when the job left nothing behind.
+ * Descendants that escaped the group are found by the orphan sweep shortly
+ * after (orphan-sweep.ts), and by killAttemptProcesses when the agent restarts.
  *
  * Assumes Linux (/proc, process groups).
  */
@@ -57,6 +55,11 @@ export interface ExecRequest {
    * @default process.env
    */
   baseEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Where an attempt that ended by itself is checked for processes that escaped its group.
+   * @default one sweep shared by the process, which kills them without reporting
+   */
+  orphans?: OrphanSweep;
 }
 
 export interface ExecStart {
@@ -91,8 +94,6 @@ export interface RunningAttempt {
   kill(reason: KillReason): void;
 }
 
-/** How long pipes may stay open after the group was killed before an escapee holding them is hunted. */
-const PIPE_CLOSE_WAIT_MS = 200;
 /** After SIGKILL, how long to wait for processes to disappear before giving up and reporting them. */
 const SIGKILL_WAIT_MS = 5_000;
 /** Polling while processes die: starts short (they usually go at once), backs off so a /proc scan stays rare. */
@@ -121,9 +122,10 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+const sharedOrphanSweep = new OrphanSweep();
+
 /**
- * Creates the artifacts dir and the log's directory: the only file system work
- * before the spawn (the log file itself is opened on the first output). In the
+ * Creates the artifacts dir and the log's directory. In the
  * usual layout the log sits in a parent of the artifacts dir (jobs/<id>/attempt-N.log
  * beside jobs/<id>/artifacts-N), and one recursive mkdir makes both.
  *
@@ -214,6 +216,14 @@ class AttemptProcess implements RunningAttempt {
     if (unprepared !== null) return this.notStarted('failed', true, `cannot start: ${unprepared}`);
     if (this.killReason !== null) return this.notStarted(...this.killOutcome());
 
+    // A log that cannot be opened does not stop the job: it runs with its output discarded, and the result says so.
+    let log: AttemptLog | null = null;
+    let unlogged: string | null = null;
+    try {
+      log = AttemptLog.open(req.logPath, req.logCapBytes);
+    } catch (err) {
+      unlogged = message(err);
+    }
     let child: ChildProcess;
     try {
       child = spawn(req.argv[0] as string, req.argv.slice(1), {
@@ -221,12 +231,14 @@ class AttemptProcess implements RunningAttempt {
         // gpuq-allow-env: the job inherits the agent's environment (PATH, HOME, ...); this passes it on, it configures nothing.
         env: attemptEnv(req.baseEnv ?? process.env, req.env, req),
         detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: log === null ? 'ignore' : ['ignore', log.fd, log.fd],
       });
     } catch (err) {
+      log?.close();
       return this.notStarted('failed', false, `cannot start: ${message(err)}`);
     }
     if (child.pid === undefined) {
+      log?.close();
       child.once('error', (err) => {
         const code = errorCode(err);
         const hint = code === 'ENOENT' && req.cwd ? ` (the program, or the working directory ${req.cwd}, does not exist)` : '';
@@ -239,19 +251,12 @@ class AttemptProcess implements RunningAttempt {
     this.pid = pid;
     this.startedAt = req.now();
     this.resolveStarted({ pid, startedAt: this.startedAt });
-    const stdout = child.stdout!;
-    const stderr = child.stderr!;
-    const capped = new CappedLog(req.logPath, req.logCapBytes);
-    capped.attach(stdout);
-    capped.attach(stderr);
-    const pipesClosed = Object.assign(Promise.all([streamClosed(stdout), streamClosed(stderr)]), { settled: false });
-    void pipesClosed.then(() => (pipesClosed.settled = true));
     // After a successful spawn, 'error' only reports a failed kill(); we signal with process.kill instead.
     child.on('error', () => {});
     child.once('exit', (code, signal) => {
       this.exited = true;
       if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
-      void this.cleanUp(pid, code, signal, pipesClosed, capped, [stdout, stderr]);
+      void this.cleanUp(pid, code, signal, log, unlogged);
     });
     if (req.timeoutMs !== undefined) {
       this.timeoutTimer = setTimeout(() => this.kill('timeout'), req.timeoutMs);
@@ -259,14 +264,7 @@ class AttemptProcess implements RunningAttempt {
     }
   }
 
-  private async cleanUp(
-    pgid: number,
-    code: number | null,
-    signal: NodeJS.Signals | null,
-    pipesClosed: Promise<unknown> & { settled: boolean },
-    log: CappedLog,
-    pipes: { destroy(): void }[],
-  ): Promise<void> {
+  private async cleanUp(pgid: number, code: number | null, signal: NodeJS.Signals | null, log: AttemptLog | null, unlogged: string | null): Promise<void> {
     let leftovers: number[] = [];
     let trouble = '';
     try {
@@ -276,36 +274,31 @@ class AttemptProcess implements RunningAttempt {
         sendSignal(-pgid, 'SIGKILL');
         await killAttemptProcesses([this.attemptId]);
         leftovers = await this.waitGone(pgid, true);
-      } else if (sendSignal(-pgid, 'SIGKILL')) {
+      } else {
         // The job left children in its group (ESRCH, the common case, says it did not): they go with it,
         // and the attempt ends once they are gone, so the next job gets its GPUs free.
-        leftovers = await this.waitGone(pgid, false);
-      }
-      if (!(await settlesWithin(pipesClosed, PIPE_CLOSE_WAIT_MS))) {
-        // Something outside the group holds the pipes: a descendant that escaped with setsid.
-        await killAttemptProcesses([this.attemptId]);
-        if (!(await settlesWithin(pipesClosed, PIPE_CLOSE_WAIT_MS))) for (const p of pipes) p.destroy();
+        if (sendSignal(-pgid, 'SIGKILL')) leftovers = await this.waitGone(pgid, false);
+        (this.req.orphans ?? sharedOrphanSweep).add(this.attemptId);
       }
     } catch (err) {
       // /proc unreadable or the like: report it rather than leave `done` pending forever.
       trouble = `; cleaning up its processes failed: ${message(err)}`;
-      for (const p of pipes) p.destroy();
     } finally {
       if (this.graceTimer) clearTimeout(this.graceTimer);
-      await log.close();
+      log?.close();
     }
     const [state, retryable, reason] = this.killReason !== null ? this.killOutcome() : exitOutcome(code, signal);
     const left = leftovers.length > 0 ? `; ${leftovers.length} process(es) still present after SIGKILL: ${leftovers.join(', ')}` : '';
-    const unlogged = log.error ? `; its output was not logged: ${log.error.message}` : '';
+    const lost = unlogged !== null ? `; its output was not logged: ${unlogged}` : log?.error ? `; its log could not be kept to its cap: ${log.error.message}` : '';
     this.resolveDone({
       state,
       exitCode: code,
       signal,
-      reason: reason + left + trouble + unlogged,
+      reason: reason + left + trouble + lost,
       retryable,
       startedAt: this.startedAt,
       endedAt: this.req.now(),
-      logTruncated: log.truncated,
+      logTruncated: log?.truncated ?? false,
     });
   }
 
@@ -348,29 +341,4 @@ function exitOutcome(code: number | null, signal: NodeJS.Signals | null): [ExecE
   if (code === 0) return ['succeeded', false, 'exited with code 0'];
   if (code !== null) return ['failed', true, `exited with code ${code}`];
   return ['failed', true, `killed by ${signal ?? 'an unknown signal'}`];
-}
-
-function streamClosed(s: Readable): Promise<void> {
-  if (s.closed) return Promise.resolve();
-  return new Promise((resolve) => s.once('close', () => resolve()));
-}
-
-/**
- * True when `p` settles within `ms`. The check after the timer goes through
- * setImmediate, so I/O already waiting (the pipes' EOF on a busy event loop)
- * is handled before deciding it did not. No timer when `p` is known settled
- * (the usual case: a job's pipes close as it exits).
- */
-async function settlesWithin(p: Promise<unknown> & { settled?: boolean }, ms: number): Promise<boolean> {
-  if (p.settled === true) return true;
-  let settled = false;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    p.then(() => (settled = true)),
-    new Promise<void>((r) => (timer = setTimeout(r, ms))),
-  ]);
-  clearTimeout(timer);
-  if (settled) return true;
-  await new Promise((r) => setImmediate(r));
-  return settled;
 }

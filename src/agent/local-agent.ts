@@ -66,7 +66,7 @@ export class LocalAgent implements AgentControl {
     this.incarnation = `${process.pid}-${Math.round(this.clock.now())}`;
     const { liveAttemptIds } = await this.link.register(this.nodeInfo(devices));
     if (liveAttemptIds.length > 0) {
-      const killed = await killAttemptProcesses(liveAttemptIds);
+      const killed = (await killAttemptProcesses(liveAttemptIds)).length;
       const now = this.clock.now();
       await this.link.reportEnded(
         liveAttemptIds.map((id) => ({

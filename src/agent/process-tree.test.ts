@@ -66,7 +66,7 @@ describe('killAttemptProcesses', () => {
     await Promise.all([execd(target.pid!), execd(bystander.pid!)]);
     expect((await findAttemptProcesses([mine])).map((p) => p.pid)).toEqual([target.pid]);
 
-    expect(await killAttemptProcesses([mine, nextId++])).toBe(1);
+    expect(await killAttemptProcesses([mine, nextId++])).toHaveLength(1);
     expect(await exited(target)).toBe('SIGKILL');
     expect(bystander.exitCode).toBeNull();
     expect(bystander.signalCode).toBeNull();
@@ -86,14 +86,14 @@ describe('killAttemptProcesses', () => {
     await execd(unmarked);
     expect((await findAttemptProcesses([id])).map((p) => p.pid)).toEqual([leader.pid]);
 
-    expect(await killAttemptProcesses([id])).toBe(1);
+    expect(await killAttemptProcesses([id])).toHaveLength(1);
     expect(await exited(leader)).toBe('SIGKILL');
     // The unmarked member went with its group (a zombie at most, where nobody reaps orphans).
     expect(await waitFor('the group to die', async () => ((await groupAlive(leader.pid!)) ? undefined : true))).toBe(true);
   });
 
   it('returns 0 and kills nothing when no process carries the marker', async () => {
-    expect(await killAttemptProcesses([])).toBe(0);
-    expect(await killAttemptProcesses([nextId++])).toBe(0);
+    expect(await killAttemptProcesses([])).toHaveLength(0);
+    expect(await killAttemptProcesses([nextId++])).toHaveLength(0);
   });
 });

@@ -159,19 +159,19 @@ async function protectedProcesses(): Promise<{ pids: Set<number>; pgids: Set<num
  * SIGKILLs every process carrying the marker of one of `attemptIds`, and the
  * process group of each. Used when gpuq restarts after a crash to kill the
  * orphans of attempts it lost, and after killing an attempt to catch escapees.
- * Never signals itself, its ancestors or their groups. Resolves how many marked
- * processes it killed (group members without the marker are not counted).
+ * Never signals itself, its ancestors or their groups. Resolves the marked
+ * processes it killed (group members without the marker are not listed).
  */
-export async function killAttemptProcesses(attemptIds: Iterable<number>): Promise<number> {
+export async function killAttemptProcesses(attemptIds: Iterable<number>): Promise<MarkedProcess[]> {
   const ids = [...attemptIds];
-  if (ids.length === 0) return 0;
+  if (ids.length === 0) return [];
   const guard = await protectedProcesses();
   const found = await findAttemptProcesses(ids, guard.pids);
-  let killed = 0;
-  await forEachLimited(found, 32, async ({ pid }) => {
-    const st = await readProcStat(pid);
+  const killed: MarkedProcess[] = [];
+  await forEachLimited(found, 32, async (p) => {
+    const st = await readProcStat(p.pid);
     if (!st || st.state === 'Z') return;
-    if (sendSignal(pid, 'SIGKILL')) killed++;
+    if (sendSignal(p.pid, 'SIGKILL')) killed.push(p);
     if (!guard.pgids.has(st.pgid)) sendSignal(-st.pgid, 'SIGKILL');
   });
   return killed;

@@ -12,7 +12,7 @@ import type { AttemptLauncher, LaunchRequest } from './protocol.js';
  *
  * Why more than one: a spawn blocks the process that makes it until the child
  * has exec'd (libuv waits on a pipe for the exec to succeed), and a launcher
- * does its other work (pipes, logs, reaping) between spawns, so one launcher
+ * does its other work (logs, reaping, messages) between spawns, so one launcher
  * leaves the machine's other cores idle while it forks. Measured on 2 cores,
  * 2,000 /bin/true jobs through the server: one launcher left ~1.3 ms of idle
  * CPU per job; two cut it to ~0.4 ms and ran ~20% more jobs per second.

@@ -1,5 +1,6 @@
 import { systemClock } from '../../core/clock.js';
 import { startAttempt, type RunningAttempt } from '../executor.js';
+import { OrphanSweep } from '../orphan-sweep.js';
 import type { FromLauncher, ToLauncher } from './protocol.js';
 
 /**
@@ -10,6 +11,7 @@ import type { FromLauncher, ToLauncher } from './protocol.js';
  */
 const running = new Map<number, RunningAttempt>();
 const now = () => systemClock.now();
+const orphans = new OrphanSweep((killed) => send({ t: 'orphansKilled', killed }));
 
 /**
  * How long a start report is held back. An attempt that ends within it has its
@@ -77,7 +79,7 @@ process.on('message', (batch: ToLauncher[]) => {
 function handle(msg: ToLauncher): void {
   switch (msg.t) {
     case 'start': {
-      const r = startAttempt({ ...msg.req, now });
+      const r = startAttempt({ ...msg.req, now, orphans });
       running.set(msg.req.attemptId, r);
       r.started.then(
         (s) => holdStart(msg.req.attemptId, { t: 'started', attemptId: msg.req.attemptId, pid: s.pid, startedAt: s.startedAt }),

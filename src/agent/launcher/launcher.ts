@@ -124,7 +124,7 @@ export class ProcessLauncher implements AttemptLauncher {
     this.attempts.clear();
     this.log.error({ code, signal, attempts: lost.length }, 'the launcher process died; killing its attempts and starting a new one');
     this.child = this.spawnChild();
-    const killed = await killAttemptProcesses(lost.map((a) => a.attemptId));
+    const killed = (await killAttemptProcesses(lost.map((a) => a.attemptId))).length;
     const now = performance.timeOrigin + performance.now();
     for (const a of lost) {
       a.rejectStarted(new Error('launcher died'));
@@ -134,6 +134,10 @@ export class ProcessLauncher implements AttemptLauncher {
 
   private onMessage(m: FromLauncher): void {
     if (m.t === 'ready') return;
+    if (m.t === 'orphansKilled') {
+      this.log.warn({ processes: m.killed }, 'killed processes that outlived their attempts (they had left its process group)');
+      return;
+    }
     const a = this.attempts.get(m.attemptId);
     if (!a) return;
     switch (m.t) {

@@ -70,15 +70,18 @@ const SELECT_JOB_FOR_DECISION = `SELECT state, attempts, attempt_limit, backoff_
 const RELEASE_HOLDS = `DELETE FROM device_holds WHERE attempt_id = ?`;
 /**
  * Applies a retry decision. Placement columns are cleared when the job leaves assigned/running.
+ * @startedAt records the job's start along with its end (an attempt whose start came with its end),
+ * so that such a job is written once, not once for the start and again for the end.
  * Parameters: @state, @notBefore (null keeps it), @inDlq, @reason, @finishedAt (null unless terminal),
- * @keepPlacement (1/0), @now, @id.
+ * @keepPlacement (1/0), @startedAt (null keeps it), @now, @id.
  */
 const DECIDE_JOB = `UPDATE jobs SET state = @state, not_before = coalesce(@notBefore, not_before), in_dlq = @inDlq, reason = @reason,
     finished_at = @finishedAt, node_id = CASE WHEN @keepPlacement THEN node_id END,
-    devices = CASE WHEN @keepPlacement THEN devices ELSE '[]' END, updated_at = @now
+    devices = CASE WHEN @keepPlacement THEN devices ELSE '[]' END, started_at = coalesce(started_at, @startedAt), updated_at = @now
   WHERE id = @id`;
 interface DecideJobParams {
   state: string;
+  startedAt: number | null;
   notBefore: number | null;
   inDlq: number;
   reason: string;
@@ -273,8 +276,10 @@ export function prepareAttemptQueries(db: Database) {
       const job = selectJobForDecision.get(a.job_id);
       if (!job) throw new Error(`attempt ${r.attemptId} belongs to job ${a.job_id}, which does not exist`);
       let jobState = job.state as JobState;
-      if (r.startedAt !== undefined && jobState === 'assigned' && startJobAtEnd.run(r.startedAt, now, a.job_id).changes > 0) {
-        insertEvent.run(a.job_id, a.number, 'assigned', 'running', r.startedAt, null);
+      // A start reported with the end: the job went through running, recorded as an event and in the decision's update.
+      const startsNow = r.startedAt !== undefined && jobState === 'assigned';
+      if (startsNow) {
+        insertEvent.run(a.job_id, a.number, 'assigned', 'running', r.startedAt!, null);
         jobState = 'running';
       }
       const decision = decide(
@@ -286,10 +291,14 @@ export function prepareAttemptQueries(db: Database) {
         },
         r.end,
       );
-      if (decision.state === null) return { attemptId: r.attemptId, accepted: true, jobState };
+      if (decision.state === null) {
+        if (startsNow) startJobAtEnd.run(r.startedAt!, now, a.job_id);
+        return { attemptId: r.attemptId, accepted: true, jobState };
+      }
       const to = decision.state;
       decideJob.run({
         state: to,
+        startedAt: startsNow ? r.startedAt! : null,
         notBefore: to === 'queued' ? (decision.notBefore ?? now) : null,
         inDlq: decision.toDlq ? 1 : 0,
         reason: decision.reason,
