@@ -49,18 +49,29 @@ async function rawSpawnRate(n, concurrency) {
   return n / ((performance.now() - t0) / 1000);
 }
 
+/**
+ * Exec throughput against raw spawn. The two are measured back to back in each
+ * of ROUNDS rounds, and the median round's ratio is reported: on a shared or
+ * throttled machine the spawn rate itself drifts by tens of percent within a
+ * minute, so one raw measurement taken before all runs compares unlike moments.
+ */
 async function execThroughput() {
-  const N = 2000;
-  const raw = await rawSpawnRate(N, 16);
+  const N = 2000, ROUNDS = 3;
   const g = await startGpuq();
   try {
-    const t0 = performance.now();
-    for (let i = 0; i < N; i += 1000) await api(g.url, 'POST', '/v1/jobs', { jobs: Array.from({ length: Math.min(1000, N - i) }, () => ({ command: ['/bin/true'] })) });
-    await waitIdle(g.url);
-    const rate = N / ((performance.now() - t0) / 1000);
+    const rounds = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const raw = await rawSpawnRate(N, 16);
+      const t0 = performance.now();
+      for (let i = 0; i < N; i += 1000) await api(g.url, 'POST', '/v1/jobs', { jobs: Array.from({ length: Math.min(1000, N - i) }, () => ({ command: ['/bin/true'] })) });
+      await waitIdle(g.url);
+      const rate = N / ((performance.now() - t0) / 1000);
+      rounds.push({ jobsPerSecond: rate, rawSpawnPerSecond: raw, ratio: rate / raw });
+    }
     const c = await counts(g.url);
-    results.exec = { jobs: N, jobsPerSecond: rate, rawSpawnPerSecond: raw, ratio: rate / raw, failed: c.failed ?? 0 };
-    rows.push({ benchmark: `${N} exec jobs of /bin/true`, result: `${Math.round(rate)} jobs/s; raw spawn ${Math.round(raw)}/s; ratio ${(rate / raw).toFixed(2)}`, target: 'ratio ≥ 0.8' });
+    const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(ROUNDS / 2)];
+    results.exec = { jobs: N, ...median, rounds, failed: c.failed ?? 0 };
+    rows.push({ benchmark: `${N} exec jobs of /bin/true (median of ${ROUNDS} rounds)`, result: `${Math.round(median.jobsPerSecond)} jobs/s; raw spawn ${Math.round(median.rawSpawnPerSecond)}/s; ratio ${median.ratio.toFixed(2)} (rounds: ${rounds.map((x) => x.ratio.toFixed(2)).join(', ')})`, target: 'ratio ≥ 0.8' });
   } finally {
     await g.stop();
   }
