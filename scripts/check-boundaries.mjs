@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Keeps the architecture's boundaries: core/ is pure, SQL lives only in store/,
-// the environment is read only in config.ts, and there are no import cycles.
+// each database driver is imported only by its own store, the environment is
+// read only in config.ts, and there are no import cycles.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -15,6 +16,11 @@ const files = [];
 })(root);
 
 const problems = [];
+// A database driver (and its subpaths) may be imported only by the store built on it.
+const DRIVERS = [
+  { pattern: /^better-sqlite3(\/|$)/, home: 'store/sqlite/' },
+  { pattern: /^(pg|pg-[a-z-]+)(\/|$)/, home: 'store/postgres/' },
+];
 const rel = (f) => path.relative(root, f);
 const importsOf = (text) => [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]);
 const graph = new Map();
@@ -29,6 +35,10 @@ for (const f of files) {
       if (i.startsWith('node:') || /^(fastify|better-sqlite3|pg|pino|prom-client|commander)$/.test(i)) problems.push(`${r}: core/ must stay pure but imports "${i}"`);
       if (i.startsWith('.') && !path.resolve(path.dirname(f), i).startsWith(path.join(root, 'core'))) problems.push(`${r}: core/ imports outside core/: "${i}"`);
     }
+  }
+  for (const i of imports) {
+    const driver = DRIVERS.find((d) => d.pattern.test(i));
+    if (driver && !r.startsWith(driver.home)) problems.push(`${r}: imports the database driver "${i}", which only src/${driver.home} may use`);
   }
   if (!r.startsWith('store/') && !isTest && /\b(SELECT\s+[\w*]|INSERT\s+INTO|DELETE\s+FROM|CREATE\s+TABLE)\b/.test(text)) problems.push(`${r}: SQL outside store/`);
   if (r !== 'config.ts' && !isTest && /process\.env\b/.test(text) && !/gpuq-allow-env/.test(text)) problems.push(`${r}: reads process.env; only config.ts may (or mark the line's file with a gpuq-allow-env comment saying why)`);
@@ -55,4 +65,4 @@ if (problems.length) {
   console.error(`boundary check failed:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   process.exit(1);
 }
-console.log(`boundary check: ${files.length} files, core pure, SQL only in store/, env only in config.ts, no import cycles`);
+console.log(`boundary check: ${files.length} files, core pure, SQL only in store/, drivers only in their store, env only in config.ts, no import cycles`);

@@ -23,6 +23,14 @@ describe('server config', () => {
     expect(() => loadServerConfig({ fakeGpus: -1 }, {})).toThrow(/fakeGpus/);
   });
 
+  it('takes a PostgreSQL URL from --database-url or GPUQ_DATABASE_URL, and refuses anything else naming the flag', () => {
+    expect(loadServerConfig({}, {}).databaseUrl).toBeUndefined();
+    expect(loadServerConfig({}, { GPUQ_DATABASE_URL: 'postgres://gpuq@db:5432/gpuq' }).databaseUrl).toBe('postgres://gpuq@db:5432/gpuq');
+    expect(loadServerConfig({ databaseUrl: 'postgresql://a:b@c/d' }, { GPUQ_DATABASE_URL: 'postgres://x/y' }).databaseUrl).toBe('postgresql://a:b@c/d');
+    expect(() => loadServerConfig({ databaseUrl: 'mysql://db/gpuq' }, {})).toThrow(/databaseUrl: .*--database-url/);
+    expect(() => loadServerConfig({}, { GPUQ_DATABASE_URL: 'db:5432' })).toThrow(/GPUQ_DATABASE_URL/);
+  });
+
   it('finds the server from --url, then GPUQ_URL, then GPUQ_PORT', () => {
     expect(serverUrl('http://a:1', { GPUQ_URL: 'http://b:2' })).toBe('http://a:1');
     expect(serverUrl(undefined, { GPUQ_URL: 'http://b:2' })).toBe('http://b:2');

@@ -12,16 +12,34 @@ import { zodIssues } from './core/job-spec.js';
 
 export const DEFAULT_PORT = 7420;
 
+/** A URL node-postgres can connect with: postgres:// or postgresql://, parseable as a URL. */
+function isPostgresUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'postgres:' || url.protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}
+
 const serverConfigSchema = z.strictObject({
-  /** Where the SQLite file, logs and artifacts live. @default "./.gpuq" */
+  /** Where the SQLite file (unless databaseUrl is set), logs and artifacts live. @default "./.gpuq" */
   dataDir: z.string().min(1).default('./.gpuq'),
+  /**
+   * PostgreSQL to keep the store in instead of the embedded SQLite file: postgres://user:password@host:5432/database.
+   * @default undefined (SQLite in dataDir)
+   */
+  databaseUrl: z
+    .string()
+    .refine(isPostgresUrl, { message: 'must be a PostgreSQL URL such as postgres://gpuq@db.example:5432/gpuq (check --database-url or GPUQ_DATABASE_URL)' })
+    .optional(),
   /** @default "127.0.0.1" */
   host: z.string().min(1).default('127.0.0.1'),
   /** 0 picks a free port. @default 7420 */
   port: z.int().min(0).max(65535).default(DEFAULT_PORT),
   /** Simulated GPUs for machines without one (0: discover real NVIDIA GPUs). @default 0 */
   fakeGpus: z.int().min(0).max(64).default(0),
-  /** "normal": survives a crash of gpuq; "strict": also survives a power loss (fsync on every commit). @default "normal" */
+  /** "normal": survives a crash of gpuq; "strict": also survives a power loss (fsync on every commit). SQLite only: PostgreSQL's own settings decide there. @default "normal" */
   durability: z.enum(['normal', 'strict']).default('normal'),
   /** Finished jobs are purged this long after they end. @default 7 */
   retentionDays: z.number().gt(0).max(3650).default(7),
@@ -56,6 +74,7 @@ export type ServerOptions = z.input<typeof serverConfigSchema>;
 
 const ENV_KEYS: Record<string, keyof ServerOptions> = {
   GPUQ_DATA_DIR: 'dataDir',
+  GPUQ_DATABASE_URL: 'databaseUrl',
   GPUQ_HOST: 'host',
   GPUQ_PORT: 'port',
   GPUQ_FAKE_GPUS: 'fakeGpus',

@@ -10,7 +10,9 @@ import { Housekeeping } from './control-plane/housekeeping.js';
 import { Metrics } from './control-plane/metrics.js';
 import { SchedulerLoop } from './control-plane/scheduler-loop.js';
 import { buildServer } from './control-plane/server.js';
+import { openPostgresStore } from './store/postgres/postgres-store.js';
 import { openSqliteStore } from './store/sqlite/sqlite-store.js';
+import { STORE_CAPABILITIES } from './store/store-capabilities.js';
 import { VERSION } from './version.js';
 
 export interface RunningGpuq {
@@ -20,15 +22,19 @@ export interface RunningGpuq {
 }
 
 /**
- * `gpuq up` on one machine: the embedded SQLite store, the control plane
- * (API, scheduler, lease reclaimer, retention) and a local agent, in one
- * process.
+ * `gpuq up` on one machine: the store (embedded SQLite, or PostgreSQL with
+ * --database-url), the control plane (API, scheduler, lease reclaimer,
+ * retention) and a local agent, in one process.
  */
 export async function startEmbedded(config: ServerConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<RunningGpuq> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? pino({ level: config.logLevel }, pino.destination(2));
   const startedAt = clock.now();
-  const store = await openSqliteStore({ dataDir: config.dataDir, durability: config.durability });
+  const storeCapabilities = STORE_CAPABILITIES[config.databaseUrl === undefined ? 'sqlite' : 'postgres'];
+  const store =
+    config.databaseUrl === undefined
+      ? await openSqliteStore({ dataDir: config.dataDir, durability: config.durability })
+      : await openPostgresStore({ url: config.databaseUrl });
   await store.migrate();
   const metrics = new Metrics(store);
   const leaseMs = config.leaseSeconds * 1000;
@@ -67,7 +73,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
   for (const w of devices.warnings) log.warn({ warning: w }, 'device discovery');
   log.info({ source: devices.source, devices: devices.devices.length }, devices.source === 'fake' ? 'using SIMULATED GPUs (--fake-gpus): no hardware behind them' : 'devices discovered');
 
-  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: VERSION, startedAt }, log.child({ component: 'http' }), config.bodyLimitBytes);
+  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, scheduler, metrics, clock, version: VERSION, startedAt }, log.child({ component: 'http' }), config.bodyLimitBytes);
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;

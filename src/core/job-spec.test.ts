@@ -58,6 +58,16 @@ describe('parseJobSpec', () => {
     expect(issues.every((i) => i.message.length > 0)).toBe(true);
   });
 
+  it.each([
+    [{ command: ['echo', 'a\0b'] }, 'command.1'],
+    [{ command: ['x'], env: { A: 'a\0' } }, 'env.A'],
+    [{ command: ['x'], labels: { team: 'r\0' } }, 'labels.team'],
+    [{ shell: 'echo \0' }, 'shell'],
+  ])('refuses a NUL character where the OS or a database cannot take one: %j → %s', (input, path) => {
+    const issues = issuesOf(input);
+    expect(issues).toContainEqual({ path, message: 'must not contain NUL characters' });
+  });
+
   it('rejects unknown fields by name', () => {
     const issues = issuesOf({ command: ['x'], gpu: 2 });
     expect(issues[0]!.message).toContain('"gpu"');

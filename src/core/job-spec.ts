@@ -26,8 +26,11 @@ const nameRe = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,199}$/;
 const queueRe = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const labelKeyRe = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 
+/** A string handed to the operating system or a database: NUL cannot be in an argument, an environment value or a path, nor in a PostgreSQL text. */
+const text = () => z.string().refine((v) => !v.includes('\0'), 'must not contain NUL characters');
+
 const labelMap = z
-  .record(z.string().regex(labelKeyRe, 'label keys are 1-63 characters of letters, digits, ".", "_", "/", "-"'), z.string().max(256))
+  .record(z.string().regex(labelKeyRe, 'label keys are 1-63 characters of letters, digits, ".", "_", "/", "-"'), text().max(256))
   .refine((m) => Object.keys(m).length <= LIMITS.maxLabels, `at most ${LIMITS.maxLabels} entries`);
 
 export const backoffSchema = z.strictObject({
@@ -47,21 +50,21 @@ export const jobSpecSchema = z
     /** @default "exec" */
     type: z.enum(['exec', 'noop']).default('exec'),
     command: z
-      .array(z.string().max(LIMITS.maxArgBytes, `each argument at most ${LIMITS.maxArgBytes} bytes`))
+      .array(text().max(LIMITS.maxArgBytes, `each argument at most ${LIMITS.maxArgBytes} bytes`))
       .min(1, 'must name a program: ["prog", "arg", ...]')
       .max(LIMITS.maxArgs)
       .refine((a) => (a[0] ?? '').length > 0, 'the program (first element) must not be empty')
       .optional(),
     /** A shell command line run by /bin/sh -c; only when asked for explicitly, instead of `command`. */
-    shell: z.string().min(1).max(LIMITS.maxArgBytes).optional(),
+    shell: text().min(1).max(LIMITS.maxArgBytes).optional(),
     env: z
       .record(
         z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and "_"').refine((k) => !RESERVED_ENV.test(k), 'is set by gpuq for each attempt and cannot be overridden'),
-        z.string().max(LIMITS.maxArgBytes),
+        text().max(LIMITS.maxArgBytes),
       )
       .refine((m) => Object.keys(m).length <= LIMITS.maxEnv, `at most ${LIMITS.maxEnv} entries`)
       .default({}),
-    cwd: z.string().startsWith('/', 'must be an absolute path').max(4096).optional(),
+    cwd: text().startsWith('/', 'must be an absolute path').max(4096).optional(),
     /** GPUs on one node. @default 0 */
     gpus: z.int().min(0).max(LIMITS.maxGpus).default(0),
     /** CPU cores reserved; 0 reserves none. @default 0 */
@@ -74,7 +77,7 @@ export const jobSpecSchema = z
     maxAttempts: z.int().min(1).max(LIMITS.maxAttempts).default(5),
     backoff: backoffSchema.default({ initialSeconds: 5, maxSeconds: 300, multiplier: 2 }),
     timeoutSeconds: z.number().gt(0).max(LIMITS.maxTimeoutSeconds).optional(),
-    idempotencyKey: z.string().min(1).max(256).optional(),
+    idempotencyKey: text().min(1).max(256).optional(),
     labels: labelMap.default({}),
     nodeSelector: labelMap.default({}),
   })

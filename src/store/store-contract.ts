@@ -1,23 +1,26 @@
 import { afterEach, beforeEach, describe } from 'vitest';
 import { jobContract } from './contract/job-contract.js';
 import { nodeContract } from './contract/node-contract.js';
+import { replicaContract } from './contract/replica-contract.js';
 import { schedulingContract } from './contract/scheduling-contract.js';
 import type { ContractContext, OpenedStore } from './contract/contract-context.js';
+import { STORE_CAPABILITIES, type StoreName } from './store-capabilities.js';
 
 /**
  * The behaviour every Store must show, as one vitest suite run against each
- * database (test/store-sqlite.test.ts, later PostgreSQL):
+ * database (test/store-sqlite.test.ts, test/store-postgres.test.ts):
  *
- *   for (const [name, open] of STORES) describeStoreContract(name, open);
+ *   describeStoreContract('postgres', open);
  *
  * Each test gets a fresh, migrated, empty store from `open`. Decisions come
  * from the real retry policy (core/retry-policy.ts) at fixed times and a fixed
- * random input, so every expected value is exact.
+ * random input, so every expected value is exact. Parts that only some stores
+ * promise run where the store's capabilities (store-capabilities.ts) say so.
  */
 
 export type { ContractContext, OpenedStore };
 
-export function describeStoreContract(name: string, open: () => Promise<OpenedStore>): void {
+export function describeStoreContract(name: StoreName, open: () => Promise<OpenedStore>): void {
   describe(`Store contract: ${name}`, () => {
     let opened: OpenedStore | undefined;
     const ctx: ContractContext = {
@@ -30,6 +33,7 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
         return opened;
       },
       open,
+      capabilities: STORE_CAPABILITIES[name],
     };
     beforeEach(async () => {
       opened = await open();
@@ -42,5 +46,6 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
     jobContract(ctx);
     schedulingContract(ctx);
     nodeContract(ctx);
+    replicaContract(ctx);
   });
 }

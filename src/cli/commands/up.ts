@@ -10,13 +10,15 @@ const num = (v: string) => Number(v);
 export const upCommand: CommandDef = {
   name: 'up',
   summary: 'Start gpuq on this machine: API, scheduler and a local agent on the embedded store',
-  example: 'gpuq up --fake-gpus 4          # no GPU here: 4 simulated GPUs\ngpuq up --data-dir /var/lib/gpuq --durability strict',
+  example:
+    'gpuq up --fake-gpus 4          # no GPU here: 4 simulated GPUs\ngpuq up --data-dir /var/lib/gpuq --durability strict\ngpuq up --database-url postgres://gpuq@db:5432/gpuq   # the store on PostgreSQL',
   register(cmd: Command) {
     cmd
       .option('--data-dir <dir>', 'where the database, logs and artifacts live (default ./.gpuq or $GPUQ_DATA_DIR)')
       .option('--host <host>', 'address to listen on (default 127.0.0.1)')
       .option('--port <port>', 'port to listen on, 0 for any free one (default 7420)', num)
       .option('--fake-gpus <n>', 'simulate N GPUs instead of discovering real ones (machines without GPUs)', num)
+      .option('--database-url <url>', 'keep the store in PostgreSQL (postgres://user:password@host:5432/db) instead of SQLite in the data dir (or $GPUQ_DATABASE_URL)')
       .option('--durability <level>', '"normal": survives a crash of gpuq; "strict": also survives power loss (slower)')
       .option('--retention-days <days>', 'keep finished jobs this long (default 7)', num)
       .option('--lease-seconds <s>', 'reclaim a running attempt whose lease is not renewed for this long (default 30)', num)

@@ -1,6 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Database } from 'better-sqlite3';
+import { loadMigrationFiles, type Migration } from '../migration-files.js';
 
 /**
  * Numbered SQL migrations (`NNNN-name.sql`, in ./migrations next to this file
@@ -11,29 +10,10 @@ import type { Database } from 'better-sqlite3';
  */
 
 const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
-const FILE_NAME = /^(\d{4})-([a-z0-9-]+)\.sql$/;
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
-
-/** Reads the migration files, in version order; refuses gaps and duplicates so a bad file name fails loudly. */
+/** This store's migration files, in version order. */
 export function loadMigrations(dir: URL = MIGRATIONS_DIR): Migration[] {
-  const path = fileURLToPath(dir);
-  const migrations = readdirSync(path)
-    .filter((f) => f.endsWith('.sql'))
-    .map((file) => {
-      const m = FILE_NAME.exec(file);
-      if (!m) throw new Error(`migration file "${file}" in ${path} must be named NNNN-name.sql`);
-      return { version: Number(m[1]), name: m[2] ?? file, sql: readFileSync(new URL(file, dir), 'utf8') };
-    })
-    .sort((a, b) => a.version - b.version);
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migrations in ${path} must be numbered 0001, 0002, … without gaps; found ${String(m.version).padStart(4, '0')}-${m.name}.sql at position ${i + 1}`);
-  });
-  return migrations;
+  return loadMigrationFiles(dir);
 }
 
 /** Applies the migrations not yet recorded; returns the versions applied now. Idempotent. */

@@ -1,0 +1,208 @@
+import type { JobSpec } from '../../core/job-spec.js';
+import type { Attempt, AttemptState, Device, DeviceTelemetry, Job, JobEvent, JobState, NodeInfo } from '../../core/types.js';
+
+/**
+ * Database rows, kept apart from the public types: a row is what node-postgres
+ * returns (snake_case; jsonb and json already parsed; booleans as booleans;
+ * bigint and double precision as numbers, see postgres-pool.ts); each public
+ * object is made from its row in exactly one function below.
+ */
+
+export interface JobRow {
+  id: number;
+  name: string;
+  queue: string;
+  type: string;
+  state: string;
+  priority: number;
+  gpus: number;
+  attempts: number;
+  attempt_limit: number;
+  not_before: number;
+  in_dlq: boolean;
+  reason: string | null;
+  node_id: string | null;
+  devices: number[];
+  spec: JobSpec;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+/** The columns a JobRow is read from; every query that maps to a Job selects these (unqualified, or prefixed with an alias via jobColumns). */
+export const JOB_COLUMNS =
+  'id, name, queue, type, state, priority, gpus, attempts, attempt_limit, not_before, in_dlq, reason, node_id, devices, spec, created_at, updated_at, started_at, finished_at';
+
+/** JOB_COLUMNS qualified by a table alias, for statements that join. */
+export function jobColumns(alias: string): string {
+  return JOB_COLUMNS.split(', ')
+    .map((c) => `${alias}.${c}`)
+    .join(', ');
+}
+
+export function jobFromRow(row: JobRow): Job {
+  return {
+    id: row.id,
+    name: row.name,
+    queue: row.queue,
+    type: row.type as Job['type'],
+    state: row.state as JobState,
+    priority: row.priority,
+    gpus: row.gpus,
+    spec: row.spec,
+    attempts: row.attempts,
+    attemptLimit: row.attempt_limit,
+    notBefore: row.not_before,
+    inDlq: row.in_dlq,
+    reason: row.reason,
+    nodeId: row.node_id,
+    devices: row.devices,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export interface AttemptRow {
+  id: number;
+  job_id: number;
+  number: number;
+  node_id: string;
+  devices: number[];
+  state: string;
+  assigned_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  reason: string | null;
+  lease_expires_at: number;
+  cancel_requested: boolean;
+  pid: number | null;
+  log_path: string | null;
+}
+
+export const ATTEMPT_COLUMNS =
+  'id, job_id, number, node_id, devices, state, assigned_at, started_at, ended_at, exit_code, signal, reason, lease_expires_at, cancel_requested, pid, log_path';
+
+export function attemptFromRow(row: AttemptRow): Attempt {
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    number: row.number,
+    nodeId: row.node_id,
+    devices: row.devices,
+    state: row.state as AttemptState,
+    assignedAt: row.assigned_at,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    exitCode: row.exit_code,
+    signal: row.signal,
+    reason: row.reason,
+    leaseExpiresAt: row.lease_expires_at,
+    cancelRequested: row.cancel_requested,
+    pid: row.pid,
+    logPath: row.log_path,
+  };
+}
+
+export interface EventRow {
+  job_id: number;
+  attempt: number | null;
+  from_state: string | null;
+  to_state: string;
+  at: number;
+  reason: string | null;
+}
+
+export function eventFromRow(row: EventRow): JobEvent {
+  return {
+    jobId: row.job_id,
+    attempt: row.attempt,
+    from: row.from_state as JobState | null,
+    to: row.to_state as JobState,
+    at: row.at,
+    reason: row.reason,
+  };
+}
+
+export interface NodeRow {
+  id: string;
+  hostname: string;
+  labels: Record<string, string>;
+  cpus: number;
+  memory_mb: number;
+  max_running: number;
+  incarnation: string;
+  last_heartbeat_at: number;
+  state: string;
+}
+
+export interface DeviceRow {
+  node_id: string;
+  device_index: number;
+  uuid: string;
+  name: string;
+  simulated: boolean;
+  memory_total_mb: number;
+  pci_bus_id: string | null;
+  healthy: boolean;
+}
+
+export function deviceFromRow(row: DeviceRow): Device {
+  return {
+    index: row.device_index,
+    uuid: row.uuid,
+    name: row.name,
+    simulated: row.simulated,
+    memoryTotalMb: row.memory_total_mb,
+    pciBusId: row.pci_bus_id,
+    healthy: row.healthy,
+  };
+}
+
+export function nodeFromRow(row: NodeRow, devices: Device[]): NodeInfo {
+  return {
+    id: row.id,
+    hostname: row.hostname,
+    labels: row.labels,
+    cpus: row.cpus,
+    memoryMb: row.memory_mb,
+    maxRunning: row.max_running,
+    devices,
+    incarnation: row.incarnation,
+    lastHeartbeatAt: row.last_heartbeat_at,
+    state: row.state as NodeInfo['state'],
+  };
+}
+
+export interface TelemetryRow {
+  node_id: string;
+  device_index: number;
+  at: number;
+  utilization_pct: number | null;
+  memory_used_mb: number | null;
+  temperature_c: number | null;
+  power_w: number | null;
+  ecc_corrected: number | null;
+  ecc_uncorrected: number | null;
+}
+
+export const TELEMETRY_COLUMNS =
+  'node_id, device_index, at, utilization_pct, memory_used_mb, temperature_c, power_w, ecc_corrected, ecc_uncorrected';
+
+export function telemetryFromRow(row: TelemetryRow): DeviceTelemetry {
+  return {
+    nodeId: row.node_id,
+    index: row.device_index,
+    at: row.at,
+    utilizationPct: row.utilization_pct,
+    memoryUsedMb: row.memory_used_mb,
+    temperatureC: row.temperature_c,
+    powerW: row.power_w,
+    eccCorrected: row.ecc_corrected,
+    eccUncorrected: row.ecc_uncorrected,
+  };
+}
