@@ -35,6 +35,12 @@ const serverConfigSchema = z.strictObject({
     .optional(),
   /** @default "127.0.0.1" */
   host: z.string().min(1).default('127.0.0.1'),
+  /**
+   * API tokens: "required" (every call but liveness, readiness and the OpenAPI document needs a bearer token)
+   * or "off" (every caller may do everything), which is refused unless `host` is a loopback address.
+   * @default "off" on a loopback host, "required" on any other
+   */
+  auth: z.enum(['required', 'off']).optional(),
   /** 0 picks a free port. @default 7420 */
   port: z.int().min(0).max(65535).default(DEFAULT_PORT),
   /** Simulated GPUs for machines without one (0: discover real NVIDIA GPUs). @default 0 */
@@ -45,6 +51,13 @@ const serverConfigSchema = z.strictObject({
   retentionDays: z.number().gt(0).max(3650).default(7),
   /** A running attempt whose lease is not renewed for this long is reclaimed. @default 30 */
   leaseSeconds: z.number().min(1).max(3600).default(30),
+  /**
+   * Cluster mode: how long the leader's lease lasts without renewal; a dead leader is replaced within
+   * about this plus leaderRenewSeconds. @default 6
+   */
+  leaderLeaseSeconds: z.number().min(1).max(300).default(6),
+  /** How often the leader renews its lease and the other servers try to claim it. @default 2 */
+  leaderRenewSeconds: z.number().gt(0).max(100).default(2),
   /** How often the agent renews leases and reports. @default 2 */
   heartbeatSeconds: z.number().gt(0).max(600).default(2),
   /** How often device telemetry is sampled. @default 5 */
@@ -67,15 +80,21 @@ const serverConfigSchema = z.strictObject({
   bodyLimitBytes: z.int().min(1024).default(16 * 1024 * 1024),
   /** Log level for the server's structured log (stderr). @default "info" */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Run a local agent, so this machine's GPUs run jobs. false (`gpuq up --no-agent`): a control-plane
+   * server only, for the replicas of a cluster whose jobs run on `gpuq agent` hosts. @default true
+   */
+  agent: z.boolean().default(true),
 });
 
-export type ServerConfig = Readonly<z.output<typeof serverConfigSchema>>;
+export type ServerConfig = Readonly<Omit<z.output<typeof serverConfigSchema>, 'auth'> & { auth: 'required' | 'off' }>;
 export type ServerOptions = z.input<typeof serverConfigSchema>;
 
 const ENV_KEYS: Record<string, keyof ServerOptions> = {
   GPUQ_DATA_DIR: 'dataDir',
   GPUQ_DATABASE_URL: 'databaseUrl',
   GPUQ_HOST: 'host',
+  GPUQ_AUTH: 'auth',
   GPUQ_PORT: 'port',
   GPUQ_FAKE_GPUS: 'fakeGpus',
   GPUQ_DURABILITY: 'durability',
@@ -112,10 +131,121 @@ export function loadServerConfig(options: ServerOptions, env: NodeJS.ProcessEnv 
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const r = serverConfigSchema.safeParse({ ...fromEnv, ...defined });
   if (!r.success) throw new ValidationError(zodIssues(r.error));
-  return Object.freeze({ ...r.data, dataDir: path.resolve(r.data.dataDir) });
+  if (r.data.leaderRenewSeconds >= r.data.leaderLeaseSeconds) {
+    throw new ValidationError([{ path: 'leaderRenewSeconds', message: `must be less than leaderLeaseSeconds (${r.data.leaderLeaseSeconds}): the leader renews its lease before it runs out` }]);
+  }
+  return Object.freeze({ ...r.data, auth: authMode(r.data.host, r.data.auth), dataDir: path.resolve(r.data.dataDir) });
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Tokens are required off loopback: anyone on the network could otherwise drain the cluster or run commands on it. */
+function authMode(host: string, asked: 'required' | 'off' | undefined): 'required' | 'off' {
+  if (asked === 'off' && !isLoopbackHost(host)) {
+    throw new ValidationError([{ path: 'auth', message: `"off" is refused when listening on ${host}: anyone who can reach it could run commands on this machine. Use --auth required (create a token with \`gpuq token create --role admin --name NAME --data-dir DIR\`), or listen on 127.0.0.1` }]);
+  }
+  return asked ?? (isLoopbackHost(host) ? 'off' : 'required');
+}
+
+/** The API token the CLI sends: --token, then GPUQ_TOKEN; none when neither is set. */
+export function clientToken(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return explicit ?? (env.GPUQ_TOKEN || undefined);
 }
 
 /** Where the CLI finds the server: --url, then GPUQ_URL, then the local default. */
 export function serverUrl(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return explicit ?? env.GPUQ_URL ?? `http://127.0.0.1:${env.GPUQ_PORT ?? DEFAULT_PORT}`;
+}
+
+// ── gpuq agent: a remote agent of a cluster ──────────────────────────────
+
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** HOST:PORT, the host an IPv4 address, a name, or an IPv6 address in brackets. */
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})$/, 'must be HOST:PORT, e.g. 0.0.0.0:7421 (port 0: any free one)')
+  .transform((v) => {
+    const i = v.lastIndexOf(':');
+    return { host: v.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(v.slice(i + 1)) };
+  })
+  .refine((a) => a.port <= 65535, 'the port must be at most 65535');
+
+const agentConfigSchema = z.strictObject({
+  /**
+   * The control plane: one server's URL, or several (the replicas of a cluster), comma-separated; the agent
+   * moves to the next when one cannot be reached.
+   */
+  servers: z.array(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://gpuq.example:7420' })).min(1, 'give the control plane\'s URL with --server (or GPUQ_SERVER)'),
+  /** API token with the `agent` role (gpuq token create --role agent). @default $GPUQ_TOKEN; none for a server with auth off */
+  token: z.string().min(1).optional(),
+  /** This node's name, unique in the cluster. @default os.hostname() */
+  nodeName: z.string().regex(NODE_NAME, 'must be 1-63 letters, digits and . _ -, starting with a letter or digit').default(os.hostname()),
+  /** Node labels jobs can select (`nodeSelector`); gpuq adds hostname, gpu-model and gpu-simulated. @default {} */
+  labels: z.record(z.string().min(1).max(63), z.string().max(253)).default({}),
+  /** Simulated GPUs for machines without one (0: discover real NVIDIA GPUs). @default 0 */
+  fakeGpus: z.int().min(0).max(64).default(0),
+  /** Where attempt logs and artifacts live. @default "./.gpuq-agent" */
+  dataDir: z.string().min(1).default('./.gpuq-agent'),
+  /** Most exec jobs this node runs at once. @default max(32, 8 × CPU cores) + GPUs (see defaultMaxRunning) */
+  maxRunning: z.int().min(1).max(100_000).optional(),
+  cpus: z.number().min(0).default(os.cpus().length),
+  memoryMb: z.int().min(0).default(Math.floor(os.totalmem() / 1048576)),
+  /**
+   * Where the agent's log server listens; the control plane reads this node's job logs through it, so in a
+   * cluster it must be reachable from the servers (e.g. 0.0.0.0:7421). @default "127.0.0.1:0" (any free port, this machine only)
+   */
+  listen: listenAddress.default({ host: '127.0.0.1', port: 0 }),
+  /** The host name servers reach the log server by. @default the listen host, or this machine's hostname when listening on all addresses */
+  advertiseHost: z.string().regex(/^[A-Za-z0-9._:-]+$/, 'must be a host name or address').optional(),
+  /**
+   * How long the agent keeps its jobs running while it cannot reach the control plane; past it they are
+   * killed (their leases are gone by then, and the jobs run elsewhere). @default 60
+   */
+  graceSeconds: z.number().min(0).max(86_400).default(60),
+  /** How often the agent renews its attempts' leases; keep it well under the server's --lease-seconds. @default 2 */
+  heartbeatSeconds: z.number().gt(0).max(600).default(2),
+  /** How often device telemetry is sampled. @default 5 */
+  telemetrySeconds: z.number().gt(0).max(3600).default(5),
+  /** Per-attempt log size cap. @default 64 */
+  logCapMb: z.number().gt(0).max(1_000_000).default(64),
+  /** Time between SIGTERM and SIGKILL when a job is cancelled or times out. @default 10 */
+  killGraceSeconds: z.number().min(0).max(3600).default(10),
+  /** @default "info" */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type AgentConfig = Readonly<z.output<typeof agentConfigSchema>>;
+/** As the CLI gives them: `servers` may be one comma-separated string, labels KEY=VALUE strings. */
+export type AgentOptions = Omit<z.input<typeof agentConfigSchema>, 'servers' | 'labels' | 'listen'> & { servers?: string | string[]; labels?: Record<string, string>; listen?: string };
+
+const AGENT_ENV_KEYS: Record<string, keyof AgentOptions> = {
+  GPUQ_SERVER: 'servers',
+  GPUQ_TOKEN: 'token',
+  GPUQ_NODE_NAME: 'nodeName',
+  GPUQ_FAKE_GPUS: 'fakeGpus',
+  GPUQ_AGENT_DATA_DIR: 'dataDir',
+  GPUQ_AGENT_LISTEN: 'listen',
+  GPUQ_LOG_LEVEL: 'logLevel',
+};
+
+/** Builds `gpuq agent`'s config: explicit options win over GPUQ_* variables, which win over defaults. */
+export function loadAgentConfig(options: AgentOptions, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(AGENT_ENV_KEYS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') fromEnv[key] = key === 'fakeGpus' ? Number(v) : v;
+  }
+  const merged: Record<string, unknown> = { ...fromEnv, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  const servers = merged.servers;
+  merged.servers = (Array.isArray(servers) ? servers : typeof servers === 'string' ? [servers] : [])
+    .flatMap((s: unknown) => String(s).split(','))
+    .map((s: string) => s.trim().replace(/\/+$/, ''))
+    .filter((s: string) => s !== '');
+  const r = agentConfigSchema.safeParse(merged);
+  if (!r.success) throw new ValidationError(zodIssues(r.error));
+  return Object.freeze({ ...r.data, dataDir: path.resolve(r.data.dataDir) });
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
 import { LocalAgent } from './agent/local-agent.js';
@@ -5,14 +6,15 @@ import { discoverDevices } from './agent/devices/discovery.js';
 import { defaultLauncherCount, LauncherPool } from './agent/launcher/launcher-pool.js';
 import { defaultMaxRunning, type ServerConfig } from './config.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { AuditLog } from './control-plane/audit-log.js';
+import { announceAuth } from './control-plane/auth.js';
 import { ControlPlane } from './control-plane/control-plane.js';
 import { Housekeeping } from './control-plane/housekeeping.js';
+import { LeaderElection } from './control-plane/leader-election.js';
 import { Metrics } from './control-plane/metrics.js';
 import { SchedulerLoop } from './control-plane/scheduler-loop.js';
 import { buildServer } from './control-plane/server.js';
-import { openPostgresStore } from './store/postgres/postgres-store.js';
-import { openSqliteStore } from './store/sqlite/sqlite-store.js';
-import { STORE_CAPABILITIES } from './store/store-capabilities.js';
+import { openStore } from './store/open-store.js';
 import { VERSION } from './version.js';
 
 export interface RunningGpuq {
@@ -24,18 +26,14 @@ export interface RunningGpuq {
 /**
  * `gpuq up` on one machine: the store (embedded SQLite, or PostgreSQL with
  * --database-url), the control plane (API, scheduler, lease reclaimer,
- * retention) and a local agent, in one process.
+ * retention) and, unless --no-agent, a local agent, in one process.
  */
 export async function startEmbedded(config: ServerConfig, options: { clock?: Clock; log?: Logger } = {}): Promise<RunningGpuq> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? pino({ level: config.logLevel }, pino.destination(2));
   const startedAt = clock.now();
-  const storeCapabilities = STORE_CAPABILITIES[config.databaseUrl === undefined ? 'sqlite' : 'postgres'];
-  const store =
-    config.databaseUrl === undefined
-      ? await openSqliteStore({ dataDir: config.dataDir, durability: config.durability })
-      : await openPostgresStore({ url: config.databaseUrl });
-  await store.migrate();
+  const { store, capabilities: storeCapabilities } = await openStore(config);
+  await announceAuth(config.auth, store, log.child({ component: 'auth' }), `gpuq token create --role admin --name admin ${config.databaseUrl === undefined ? `--data-dir ${config.dataDir}` : '--database-url <this server\'s URL>'}`);
   const metrics = new Metrics(store);
   const leaseMs = config.leaseSeconds * 1000;
   const controlPlane = new ControlPlane(store, clock, metrics, log.child({ component: 'control-plane' }), { leaseMs });
@@ -50,6 +48,71 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     purgeEveryMs: 3_600_000,
   });
 
+  // --no-agent: a control-plane server only (a replica of a cluster whose jobs run on `gpuq agent` hosts).
+  const local = config.agent ? await startLocalAgent(config, controlPlane, clock, log) : null;
+  if (!local) log.info('no local agent (--no-agent): jobs run on the nodes of `gpuq agent` hosts');
+
+  const replicaId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })) }, log.child({ component: 'http' }), config.bodyLimitBytes);
+  await app.listen({ host: config.host, port: config.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  // Only the leader schedules, reclaims and purges. On SQLite this server is the store's only user and leads
+  // at once; on PostgreSQL it leads when the lease is free, and serves the API meanwhile either way.
+  const election = new LeaderElection(
+    store,
+    clock,
+    metrics,
+    log.child({ component: 'election' }),
+    {
+      elected(fence) {
+        controlPlane.setLeader(fence);
+        scheduler.start();
+        housekeeping.start();
+      },
+      async deposed() {
+        housekeeping.stop();
+        await scheduler.stop();
+        controlPlane.setLeader(null);
+      },
+    },
+    {
+      replicaId,
+      url,
+      leaseMs: config.leaderLeaseSeconds * 1000,
+      renewMs: config.leaderRenewSeconds * 1000,
+      takeoverAtStart: !storeCapabilities.replicas,
+    },
+  );
+  controlPlane.onLeadershipLost = (term) => void election.lost(term);
+  await election.start();
+  // Work submitted and maintenance set through other servers sharing the store (and, on SQLite, this one's own writes).
+  const events = store.subscribe((e) => {
+    if (e.type === 'work' || e.type === 'resync') scheduler.wake();
+    if (e.type === 'maintenance' || e.type === 'resync') void controlPlane.refreshMaintenanceMode().catch((err: unknown) => log.warn({ err }, 'rereading the maintenance mode failed'));
+  });
+  await events.ready;
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    close() {
+      closing ??= (async () => {
+        events.unsubscribe();
+        local?.detach();
+        await election.stop();
+        await app.close();
+        await local?.stop();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** This machine's agent in `gpuq up`: device discovery, the launcher pool, and a LocalAgent attached to the control plane in process. */
+async function startLocalAgent(config: ServerConfig, controlPlane: ControlPlane, clock: Clock, log: Logger): Promise<{ detach(): void; stop(): Promise<void> }> {
   // --fake-gpus 0 (the default) means: discover real GPUs with nvidia-smi.
   const devices = await discoverDevices({ fakeGpus: config.fakeGpus > 0 ? config.fakeGpus : undefined, nodeId: config.nodeName, now: () => clock.now() });
   const launcher = await LauncherPool.start(defaultLauncherCount(os.availableParallelism()), log.child({ component: 'launcher' }));
@@ -68,32 +131,16 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     devices,
     launcher,
   });
-  controlPlane.attachAgent(agent);
+  // Start first: registering reclaims what the node's previous run left live, which the feed must not hand over.
   await agent.start();
+  await controlPlane.attachAgent(agent);
   for (const w of devices.warnings) log.warn({ warning: w }, 'device discovery');
   log.info({ source: devices.source, devices: devices.devices.length }, devices.source === 'fake' ? 'using SIMULATED GPUs (--fake-gpus): no hardware behind them' : 'devices discovered');
-
-  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, scheduler, metrics, clock, version: VERSION, startedAt }, log.child({ component: 'http' }), config.bodyLimitBytes);
-  await app.listen({ host: config.host, port: config.port });
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  scheduler.start();
-  housekeeping.start();
-
-  let closing: Promise<void> | null = null;
   return {
-    url,
-    close() {
-      closing ??= (async () => {
-        housekeeping.stop();
-        await scheduler.stop();
-        await app.close();
-        await agent.stop();
-        await launcher.stop();
-        await store.close();
-      })();
-      return closing;
+    detach: () => controlPlane.detachAgent(agent),
+    async stop() {
+      await agent.stop();
+      await launcher.stop();
     },
   };
 }

@@ -25,6 +25,7 @@ beforeEach(async () => {
   metrics = new Metrics(store);
   controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000, random: () => 0.5 });
   await controlPlane.init();
+  controlPlane.setLeader({ term: (await store.claimLeadership('test', null, clock.now(), 3_600_000)).term });
   housekeeping = new Housekeeping(store, controlPlane, clock, log, { reclaimEveryMs: 1000, nodeDownAfterMs: 10_000, retentionMs: 7 * DAY, telemetryRetentionMs: DAY, purgeEveryMs: 3_600_000 });
   await controlPlane.register({ id: 'n1', hostname: 'n1', labels: {}, cpus: 4, memoryMb: 1024, maxRunning: 8, devices: [], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });
 });
@@ -75,6 +76,21 @@ describe('housekeeping', () => {
     const late = await controlPlane.reportEnded([{ attemptId: a!.attemptId, end: { state: 'succeeded', retryable: false, reason: 'exit 0' }, exitCode: 0, signal: null, endedAt: clock.now() }]);
     expect(late).toEqual([{ attemptId: a!.attemptId, accepted: false }]);
     expect((await store.getJob(job.id))?.state).toBe('queued');
+  });
+
+  it('does nothing once another server took over, and tells the election its term ended', async () => {
+    const job = await submitOne({ command: ['sleep', '100'] });
+    const [a] = await store.applyPlan([{ jobId: job.id, nodeId: 'n1', devices: [] }], clock.now(), 30_000);
+    const lost: number[] = [];
+    controlPlane.onLeadershipLost = (term) => lost.push(term);
+    const mine = (await store.getLeadership())!.term;
+    await store.claimLeadership('other', null, clock.now(), 60_000, true);
+    clock.advance(31_000);
+    await expect(housekeeping.reclaim()).rejects.toMatchObject({ code: 'NOT_LEADER', term: mine });
+    expect(lost).toEqual([mine]);
+    expect((await store.listNodes())[0]?.state).toBe('up');
+    expect((await store.getAttempt(a!.attemptId))?.state).toBe('assigned');
+    await expect(housekeeping.purge()).rejects.toMatchObject({ code: 'NOT_LEADER' });
   });
 
   it('marks a node down when it stops heartbeating', async () => {

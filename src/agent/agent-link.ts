@@ -9,8 +9,11 @@ import type { AssignedAttempt, EndReport, ReportResult, StartReport } from '../s
 
 /** What an agent calls on the control plane. */
 export interface ControlPlaneLink {
-  /** Registers (or re-registers) the node; returns the attempts the store still holds live on it. */
-  register(node: NodeInfo): Promise<{ liveAttemptIds: number[] }>;
+  /**
+   * Registers (or re-registers) the node; returns the attempts the store still holds live on it, and how
+   * long a lease lasts without renewal (an agent out of touch for longer may have had attempts reclaimed).
+   */
+  register(node: NodeInfo): Promise<{ liveAttemptIds: number[]; leaseMs?: number }>;
   /** Renews the leases of running attempts; returns the ids the control plane still considers live. */
   heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[]): Promise<{ liveAttemptIds: number[] }>;
   reportStarted(reports: StartReport[]): Promise<ReportResult[]>;
@@ -23,3 +26,16 @@ export interface AgentControl {
   run(attempts: AssignedAttempt[]): void;
   cancel(attemptIds: number[], reason: string): void;
 }
+
+// ── cluster mode: the link over HTTP (agent/http-control-plane-link.ts ⇄ control-plane/routes/agents.ts) ──
+
+/** What one long-poll of a remote agent's session answers (GET /v1/agents/:nodeId/work). */
+export interface WorkBatch {
+  /** The sequence number of the newest message handed out: the agent acknowledges everything up to it on its next poll. */
+  seq: number;
+  run: AssignedAttempt[];
+  cancel: { attemptId: number; reason: string }[];
+}
+
+/** Most start or end reports in one request; a bigger batch is sent in several. */
+export const MAX_REPORTS_PER_REQUEST = 5000;

@@ -5,11 +5,13 @@
  * job-spec.ts refuses those names).
  */
 
+import { attemptMarker } from './process-tree.js';
+
 /** Names never inherited from the agent: they are set per attempt or must not leak. */
 const NOT_INHERITED = /^(CUDA_VISIBLE_DEVICES|NVIDIA_VISIBLE_DEVICES|CUDA_DEVICE_ORDER|GPUQ_.*)$/;
 
 /** What gpuq sets for every attempt (see gpuqEnv). */
-const GPUQ_NAMES = ['CUDA_VISIBLE_DEVICES', 'NVIDIA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'GPUQ_JOB_ID', 'GPUQ_ATTEMPT', 'GPUQ_ATTEMPT_ID', 'GPUQ_ARTIFACTS_DIR'] as const;
+const GPUQ_NAMES = ['CUDA_VISIBLE_DEVICES', 'NVIDIA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'GPUQ_JOB_ID', 'GPUQ_ATTEMPT', 'GPUQ_ATTEMPT_ID', 'GPUQ_ATTEMPT_KEY', 'GPUQ_NODE', 'GPUQ_ARTIFACTS_DIR'] as const;
 
 const templates = new WeakMap<object, Readonly<Record<string, string>>>();
 
@@ -40,6 +42,10 @@ export interface AttemptIdentity {
   attemptId: number;
   jobId: number;
   attemptNumber: number;
+  /** The node the attempt runs on (its agent's node name). */
+  nodeId: string;
+  /** The agent's key in attempt markers (process-tree.ts). */
+  agentKey: string;
   devices: readonly number[];
   artifactsDir: string;
 }
@@ -56,6 +62,8 @@ export function gpuqEnv(a: AttemptIdentity): Record<(typeof GPUQ_NAMES)[number],
     GPUQ_JOB_ID: String(a.jobId),
     GPUQ_ATTEMPT: String(a.attemptNumber),
     GPUQ_ATTEMPT_ID: String(a.attemptId),
+    GPUQ_ATTEMPT_KEY: attemptMarker(a.agentKey, a.attemptId),
+    GPUQ_NODE: a.nodeId,
     GPUQ_ARTIFACTS_DIR: a.artifactsDir,
   };
 }

@@ -6,16 +6,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CAP_CHECK_MS } from './attempt-log.js';
 import { startAttempt, type ExecRequest } from './executor.js';
 import { OrphanSweep, SWEEP_DELAY_MS } from './orphan-sweep.js';
-import { killAttemptProcesses } from './process-tree.js';
+import { attemptMarker, killAttemptProcesses } from './process-tree.js';
 
-// Real child processes throughout. Attempt ids are the /proc marker the executor
-// hunts by, so they are made unique to this test process: never touch another's.
-const firstId = 1_000_000_000 + (process.pid % 100_000) * 1000;
+// Real child processes throughout. Attempts carry markers under this process's own agent key, so
+// the scans of the executor never touch another's.
+const firstId = 1;
 let nextId = firstId;
+/** The agent key of this test process's attempts: markers no other process on the machine uses. */
+const AGENT_KEY = `exec-test-${process.pid}`;
 const root = mkdtempSync(path.join(os.tmpdir(), 'gpuq-exec-'));
 afterAll(async () => {
   // Should a test fail half-way, leave no sleeper behind.
-  await killAttemptProcesses(Array.from({ length: nextId - firstId }, (_, i) => firstId + i));
+  await killAttemptProcesses(Array.from({ length: nextId - firstId }, (_, i) => attemptMarker(AGENT_KEY, firstId + i)));
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -36,6 +38,8 @@ function req(argv: string[], over: Partial<ExecRequest> = {}): ExecRequest {
     attemptId,
     jobId: 42,
     attemptNumber: 2,
+    nodeId: 'box-1',
+    agentKey: AGENT_KEY,
     argv,
     env: {},
     devices: [],
@@ -112,6 +116,8 @@ describe('startAttempt: environment', () => {
       GPUQ_JOB_ID: '42',
       GPUQ_ATTEMPT: '2',
       GPUQ_ATTEMPT_ID: String(r.attemptId),
+      GPUQ_ATTEMPT_KEY: `${AGENT_KEY}/${r.attemptId}`,
+      GPUQ_NODE: 'box-1',
       GPUQ_ARTIFACTS_DIR: r.artifactsDir,
     });
   });

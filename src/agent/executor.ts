@@ -4,7 +4,7 @@ import path from 'node:path';
 import { attemptEnv } from './attempt-env.js';
 import { AttemptLog } from './attempt-log.js';
 import { OrphanSweep } from './orphan-sweep.js';
-import { findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, sendSignal } from './process-tree.js';
+import { attemptMarker, findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, sendSignal } from './process-tree.js';
 
 /**
  * Runs one attempt as a process tree and reports how it ended.
@@ -17,7 +17,7 @@ import { findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, s
  *
  * Killing (cancel, timeout, shutdown): SIGTERM to the group; SIGKILL to the
  * group `killGraceMs` later if any member still lives; then a /proc scan
- * SIGKILLs any process still carrying GPUQ_ATTEMPT_ID=<id> (descendants that
+ * SIGKILLs any process still carrying the attempt's marker (descendants that
  * left the group with setsid). `done` resolves once none of them is alive,
  * so the attempt's GPUs are free when the agent reports the end.
  *
@@ -37,6 +37,10 @@ export interface ExecRequest {
   attemptId: number;
   jobId: number;
   attemptNumber: number;
+  /** The node it runs on, shown to the job as GPUQ_NODE. */
+  nodeId: string;
+  /** The agent's key in the attempt's process marker (process-tree.ts): unique on the machine. */
+  agentKey: string;
   argv: string[];
   env: Record<string, string>;
   cwd?: string;
@@ -174,8 +178,12 @@ class AttemptProcess implements RunningAttempt {
   private graceTimer: NodeJS.Timeout | null = null;
   private graceOver = false;
 
+  /** This attempt's process marker (process-tree.ts). */
+  private readonly marker: string;
+
   constructor(private readonly req: ExecRequest) {
     this.attemptId = req.attemptId;
+    this.marker = attemptMarker(req.agentKey, req.attemptId);
     this.devices = req.devices;
     this.started = new Promise((resolve, reject) => {
       this.resolveStarted = resolve;
@@ -272,13 +280,13 @@ class AttemptProcess implements RunningAttempt {
         // The leader is gone; give the rest of the group the remainder of the grace to exit on SIGTERM.
         for (let wait = POLL_MS; !this.graceOver && (await groupAlive(pgid)); wait = Math.min(wait * 2, MAX_POLL_MS)) await delay(wait);
         sendSignal(-pgid, 'SIGKILL');
-        await killAttemptProcesses([this.attemptId]);
+        await killAttemptProcesses([this.marker]);
         leftovers = await this.waitGone(pgid, true);
       } else {
         // The job left children in its group (ESRCH, the common case, says it did not): they go with it,
         // and the attempt ends once they are gone, so the next job gets its GPUs free.
         if (sendSignal(-pgid, 'SIGKILL')) leftovers = await this.waitGone(pgid, false);
-        (this.req.orphans ?? sharedOrphanSweep).add(this.attemptId);
+        (this.req.orphans ?? sharedOrphanSweep).add(this.marker);
       }
     } catch (err) {
       // /proc unreadable or the like: report it rather than leave `done` pending forever.
@@ -310,7 +318,7 @@ class AttemptProcess implements RunningAttempt {
   private async waitGone(pgid: number, marked: boolean): Promise<number[]> {
     const deadline = performance.now() + SIGKILL_WAIT_MS;
     for (let wait = POLL_MS; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {
-      const escaped = marked ? (await findAttemptProcesses([this.attemptId])).map((p) => p.pid) : [];
+      const escaped = marked ? (await findAttemptProcesses([this.marker])).map((p) => p.pid) : [];
       if (escaped.length === 0 && !(await groupAlive(pgid))) return [];
       if (performance.now() >= deadline) return [...new Set([...escaped, ...(await groupMembers(pgid))])];
       sendSignal(-pgid, 'SIGKILL');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -6,9 +7,14 @@ import type { Device, NodeInfo } from '../core/types.js';
 import type { AssignedAttempt, EndReport, StartReport } from '../store/store.js';
 import type { AgentControl, ControlPlaneLink } from './agent-link.js';
 import { TelemetrySampler, type DeviceSource } from './devices/discovery.js';
+import { attemptLogPath } from './log-files.js';
 import type { ExecResult, RunningAttempt } from './executor.js';
 import type { AttemptLauncher } from './launcher/protocol.js';
-import { killAttemptProcesses } from './process-tree.js';
+import { attemptMarker, killAttemptProcesses } from './process-tree.js';
+import { RecentIds } from './recent-ids.js';
+
+/** How many finished attempt ids an agent remembers, to drop repeated hand-overs of them. */
+const FINISHED_MEMORY = 10_000;
 
 export interface AgentOptions {
   nodeId: string;
@@ -33,11 +39,29 @@ export interface AgentOptions {
  * transaction per event-loop turn, not one per attempt), renews leases with
  * heartbeats, and kills any process whose attempt the control plane no longer
  * considers live (reclaimed while this agent was away).
+ *
+ * Reclaimed attempts report nothing. An attempt the control plane no longer
+ * lists as live (heartbeat, re-registration) is killed and whatever it has
+ * not reported yet is dropped; and after a gap in contact longer than half a
+ * lease (a paused process, a cut network) the agent asks which attempts are
+ * still live before it sends any report, so results of attempts reclaimed
+ * meanwhile are never sent. (Were one sent, the store would refuse it: reports
+ * are fenced by attempt. Not sending it keeps a stale result off the wire.)
+ *
+ * Each attempt runs at most once here: hand-overs of an attempt this agent is
+ * running or has finished with are ignored (over HTTP they arrive at least once).
  */
 export class LocalAgent implements AgentControl {
   readonly nodeId: string;
+  /** This agent's part of its attempts' process markers: the same across its restarts, unlike any other agent's on the machine. */
+  private readonly agentKey: string;
   private readonly running = new Map<number, RunningAttempt>();
   private readonly cancelReasons = new Map<number, string>();
+  /** Attempts killed because the control plane was out of reach too long: they end `lost`, with this reason. */
+  private readonly lostReasons = new Map<number, string>();
+  /** Running attempts killed because the control plane no longer holds them live: nothing of theirs is reported. */
+  private readonly reclaimed = new Set<number>();
+  private readonly finished = new RecentIds(FINISHED_MEMORY);
   private started: StartReport[] = [];
   private ended: EndReport[] = [];
   private flushScheduled = false;
@@ -45,6 +69,10 @@ export class LocalAgent implements AgentControl {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private sampler: TelemetrySampler | null = null;
   private incarnation = '';
+  /** When the last heartbeat that renewed leases was sent (this agent's clock). */
+  private lastRenewedAt = 0;
+  /** Past this long without a renewal, reports wait for a liveness check (half a lease once the control plane says how long one is). */
+  private staleAfterMs: number;
 
   constructor(
     private readonly link: ControlPlaneLink,
@@ -53,6 +81,8 @@ export class LocalAgent implements AgentControl {
     private readonly options: AgentOptions,
   ) {
     this.nodeId = options.nodeId;
+    this.agentKey = agentKeyOf(options.nodeId, options.dataDir);
+    this.staleAfterMs = 2 * options.heartbeatMs;
   }
 
   /**
@@ -64,9 +94,13 @@ export class LocalAgent implements AgentControl {
   async start(): Promise<void> {
     const devices = this.options.devices.devices;
     this.incarnation = `${process.pid}-${Math.round(this.clock.now())}`;
-    const { liveAttemptIds } = await this.link.register(this.nodeInfo(devices));
+    const sentAt = this.clock.now();
+    const { liveAttemptIds, leaseMs } = await this.link.register(this.nodeInfo(devices));
+    this.noteLease(sentAt, leaseMs);
+    // Reported lost here: a hand-over of one of them that was already on its way must not run it.
+    for (const id of liveAttemptIds) this.finished.add(id);
     if (liveAttemptIds.length > 0) {
-      const killed = (await killAttemptProcesses(liveAttemptIds)).length;
+      const killed = (await killAttemptProcesses(liveAttemptIds.map((id) => attemptMarker(this.agentKey, id)))).length;
       const now = this.clock.now();
       await this.link.reportEnded(
         liveAttemptIds.map((id) => ({
@@ -88,9 +122,54 @@ export class LocalAgent implements AgentControl {
     this.heartbeatTimer.unref();
   }
 
+  /**
+   * Registers again, keeping what runs: the control plane lost this agent's
+   * session (it was cut off or paused past the session's idle time, or its
+   * server restarted) but the processes here are fine. Attempts the store
+   * still holds live carry on; those reclaimed meanwhile are killed and their
+   * reports dropped.
+   */
+  async reconnect(): Promise<void> {
+    const asked = this.reportableIds();
+    const sentAt = this.clock.now();
+    const { liveAttemptIds, leaseMs } = await this.link.register(this.nodeInfo(this.options.devices.devices));
+    this.noteLease(sentAt, leaseMs);
+    this.reconcile(asked, new Set(liveAttemptIds));
+  }
+
+  /**
+   * Kills every running attempt: the control plane has been out of reach for
+   * longer than the agent's grace period, so their leases are gone or going
+   * and their jobs will run elsewhere. They end `lost`; the ends are reported
+   * once the control plane is back, if it still holds them live then.
+   * Returns how many it began to kill (none the second time).
+   */
+  abandon(reason: string): number {
+    let n = 0;
+    for (const [id, r] of this.running) {
+      if (this.reclaimed.has(id) || this.lostReasons.has(id)) continue;
+      this.lostReasons.set(id, reason);
+      r.kill('shutdown');
+      n++;
+    }
+    return n;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** Whether an attempt's process runs here now (its log may still grow). */
+  isRunning(attemptId: number): boolean {
+    return this.running.has(attemptId);
+  }
+
   run(attempts: AssignedAttempt[]): void {
     for (const a of attempts) {
+      // Running or finished with here: a repeated hand-over (at least once over HTTP), never a second run.
+      if (this.running.has(a.attemptId) || this.finished.has(a.attemptId)) continue;
       if (a.spec.type === 'noop') {
+        this.finished.add(a.attemptId);
         const now = this.clock.now();
         this.ended.push({ attemptId: a.attemptId, startedAt: now, end: { state: 'succeeded', retryable: false, reason: 'noop' }, exitCode: null, signal: null, endedAt: now });
         continue;
@@ -122,11 +201,13 @@ export class LocalAgent implements AgentControl {
 
   private spawn(a: AssignedAttempt): void {
     const dir = path.join(this.options.dataDir, 'jobs', String(a.jobId));
-    const logPath = path.join(dir, `attempt-${a.number}.log`);
+    const logPath = attemptLogPath(this.options.dataDir, a.jobId, a.number);
     const r = this.options.launcher.startAttempt({
       attemptId: a.attemptId,
       jobId: a.jobId,
       attemptNumber: a.number,
+      nodeId: this.nodeId,
+      agentKey: this.agentKey,
       argv: argvOf(a.spec),
       env: a.spec.env,
       cwd: a.spec.cwd,
@@ -150,15 +231,27 @@ export class LocalAgent implements AgentControl {
 
   private onEnd(attemptId: number, res: ExecResult): void {
     this.running.delete(attemptId);
+    this.finished.add(attemptId);
     const reason = this.cancelReasons.get(attemptId);
     this.cancelReasons.delete(attemptId);
+    const lost = this.lostReasons.get(attemptId);
+    this.lostReasons.delete(attemptId);
+    if (this.reclaimed.delete(attemptId)) {
+      // Reclaimed: the control plane has ended it already, and its job may run elsewhere. Nothing to report.
+      this.dropReports(attemptId);
+      this.log.info({ attemptId }, 'reclaimed attempt ended here: its end is not reported');
+      return;
+    }
     // A process that ended before its start was sent (the launcher holds starts back briefly for this): report both at once.
     const unsent = this.started.findIndex((s) => s.attemptId === attemptId);
     const start = unsent >= 0 ? this.started.splice(unsent, 1)[0]! : undefined;
     this.ended.push({
       attemptId,
       ...(start !== undefined ? { startedAt: start.startedAt, pid: start.pid, logPath: start.logPath } : {}),
-      end: { state: res.state, retryable: res.retryable, reason: reason && res.state === 'cancelled' ? `cancelled: ${reason}` : res.reason },
+      end:
+        lost !== undefined
+          ? { state: 'lost', retryable: true, reason: lost }
+          : { state: res.state, retryable: res.retryable, reason: reason && res.state === 'cancelled' ? `cancelled: ${reason}` : res.reason },
       exitCode: res.exitCode,
       signal: res.signal,
       endedAt: res.endedAt,
@@ -175,40 +268,97 @@ export class LocalAgent implements AgentControl {
     });
   }
 
-  /** Sends buffered starts, then ends, each as one batch. Starts go first so an attempt is never ended before it is marked running. */
+  /**
+   * Sends buffered starts, then ends, each as one batch. Starts go first so an attempt is never ended before it is marked running.
+   * After a gap in contact, a heartbeat first says which attempts are still live, and the reports of the others are dropped.
+   */
   private async flush(): Promise<void> {
+    if (this.started.length === 0 && this.ended.length === 0) return;
+    if (this.clock.now() - this.lastRenewedAt > this.staleAfterMs && !(await this.heartbeat())) {
+      this.retryFlush();
+      return;
+    }
     const started = this.started;
     const ended = this.ended;
     if (started.length === 0 && ended.length === 0) return;
     this.started = [];
     this.ended = [];
     try {
-      if (started.length > 0) await this.link.reportStarted(started);
+      if (started.length > 0) {
+        const results = await this.link.reportStarted(started);
+        // Refused: the attempt was reclaimed before it started. The next heartbeat would find out; this one finds out now.
+        if (results.some((r) => !r.accepted)) void this.heartbeat();
+      }
       if (ended.length > 0) await this.link.reportEnded(ended);
     } catch (e) {
-      // The control plane is in this process: a failure here is the store failing. Keep the reports and retry.
+      // In process, a failure here is the store failing; over HTTP, the control plane out of reach. Keep the reports and retry.
       this.log.error({ err: e }, 'reporting attempts failed; retrying');
       this.started = started.concat(this.started);
       this.ended = ended.concat(this.ended);
-      setTimeout(() => this.scheduleFlush(), 500).unref();
+      this.retryFlush();
     }
   }
 
-  private async heartbeat(): Promise<void> {
-    const ids = [...this.running.keys()];
+  private retryFlush(): void {
+    setTimeout(() => this.scheduleFlush(), 500).unref();
+  }
+
+  /**
+   * Renews the leases of every attempt this agent holds (running, or with a
+   * report not sent yet), and kills and forgets those the control plane no
+   * longer holds live. False when the control plane could not be reached.
+   */
+  private async heartbeat(): Promise<boolean> {
+    const ids = this.reportableIds();
+    const sentAt = this.clock.now();
     try {
       const { liveAttemptIds } = await this.link.heartbeat(this.nodeId, ids, []);
-      const live = new Set(liveAttemptIds);
-      for (const id of ids) {
-        const r = this.running.get(id);
-        if (r && !live.has(id)) {
-          this.log.warn({ attemptId: id }, 'attempt is no longer live at the control plane (reclaimed); killing it');
-          r.kill('cancel');
-        }
-      }
+      this.lastRenewedAt = Math.max(this.lastRenewedAt, sentAt);
+      this.reconcile(ids, new Set(liveAttemptIds));
+      return true;
     } catch (e) {
       this.log.error({ err: e }, 'heartbeat failed');
+      return false;
     }
+  }
+
+  /** Of the attempts `asked` about, those not `live` at the control plane were reclaimed: their processes are killed and their reports dropped. */
+  private reconcile(asked: number[], live: Set<number>): void {
+    for (const id of asked) {
+      if (live.has(id)) continue;
+      if (this.dropReports(id)) this.log.info({ attemptId: id }, 'reclaimed attempt ended here: its end is not reported');
+      const r = this.running.get(id);
+      if (r && !this.reclaimed.has(id)) {
+        this.log.warn({ attemptId: id }, 'attempt is no longer live at the control plane (reclaimed); killing it');
+        this.reclaimed.add(id);
+        r.kill('cancel');
+      }
+    }
+  }
+
+  /** Attempts the control plane should hear about: running here, or with a start or end not reported yet. */
+  private reportableIds(): number[] {
+    const ids = new Set(this.running.keys());
+    for (const s of this.started) ids.add(s.attemptId);
+    for (const e of this.ended) ids.add(e.attemptId);
+    return [...ids];
+  }
+
+  /** Forgets the unsent reports of an attempt; true when one was its end. */
+  private dropReports(attemptId: number): boolean {
+    const ends = this.ended.length;
+    this.started = this.started.filter((s) => s.attemptId !== attemptId);
+    this.ended = this.ended.filter((e) => e.attemptId !== attemptId);
+    return this.ended.length < ends;
+  }
+
+  /**
+   * A registration tells which attempts were live when it was sent, as a heartbeat does: reports may go out
+   * without another check for half a lease (the margin within which a lease cannot have run out unnoticed).
+   */
+  private noteLease(sentAt: number, leaseMs: number | undefined): void {
+    this.lastRenewedAt = Math.max(this.lastRenewedAt, sentAt);
+    if (leaseMs !== undefined) this.staleAfterMs = leaseMs / 2;
   }
 
   private busyDevices(): Set<number> {
@@ -237,4 +387,9 @@ export class LocalAgent implements AgentControl {
       state: 'up',
     };
   }
+}
+
+/** An agent's marker key: its node name and data directory, hashed (short, and free of the characters a marker uses). */
+export function agentKeyOf(nodeId: string, dataDir: string): string {
+  return createHash('sha256').update(`${nodeId}\0${path.resolve(dataDir)}`).digest('hex').slice(0, 16);
 }

@@ -5,8 +5,8 @@ import { killAttemptProcesses, type MarkedProcess } from './process-tree.js';
  *
  * When a job's leader exits, the executor SIGKILLs its process group, which
  * takes every background child that stayed in the group. A descendant that
- * left the group (setsid, a daemon) is only found by its GPUQ_ATTEMPT_ID
- * marker in /proc, and a /proc scan costs far more than running a short job,
+ * left the group (setsid, a daemon) is only found by its attempt marker
+ * (GPUQ_ATTEMPT_KEY) in /proc, and a /proc scan costs far more than running a short job,
  * so it is not done per attempt: the attempts that ended within SWEEP_DELAY_MS
  * share one scan, after which their escapees are SIGKILLed and reported. Such
  * a process outlives its attempt by at most about that delay. (Timeout and
@@ -18,15 +18,16 @@ export const SWEEP_DELAY_MS = 1000;
 export type OrphansKilled = (killed: MarkedProcess[]) => void;
 
 export class OrphanSweep {
-  private pending = new Set<number>();
+  /** Markers (process-tree.ts) of attempts that ended since the last sweep. */
+  private pending = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
 
   constructor(private readonly onKilled: OrphansKilled = () => {}) {}
 
-  /** Schedules a scan for processes left behind by `attemptId`. */
-  add(attemptId: number): void {
-    this.pending.add(attemptId);
+  /** Schedules a scan for processes left behind by the attempt with this marker. */
+  add(marker: string): void {
+    this.pending.add(marker);
     if (this.timer !== null) return;
     this.timer = setTimeout(() => {
       this.timer = null;
@@ -37,10 +38,10 @@ export class OrphanSweep {
   }
 
   private async sweep(): Promise<void> {
-    const ids = [...this.pending];
+    const markers = [...this.pending];
     this.pending.clear();
     try {
-      const killed = await killAttemptProcesses(ids);
+      const killed = await killAttemptProcesses(markers);
       if (killed.length > 0) this.onKilled(killed);
     } catch {
       // /proc unreadable: nothing to do but wait for the next sweep or the restart scan.

@@ -1,18 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { attemptIdInEnviron, findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, parseProcStat } from './process-tree.js';
+import { attemptMarker, findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, markerInEnviron, parseProcStat } from './process-tree.js';
 
-// Marker ids unique to this test process, so no other gpuq on the machine is touched.
-let nextId = 1_500_000_000 + (process.pid % 100_000) * 1000;
+// Markers of an agent key unique to this test process, so no other gpuq on the machine is touched.
+const KEY = `test-${process.pid}`;
+let nextId = 1;
+const newMarker = () => attemptMarker(KEY, nextId++);
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-/** A sleeper in its own session carrying GPUQ_ATTEMPT_ID=<id>, as an orphan of a crashed agent would be. */
-function orphan(id: number, cmd = 'exec sleep 1000'): ChildProcess {
-  const c = spawn('/usr/bin/setsid', ['/bin/sh', '-c', cmd], { env: { PATH: process.env.PATH, GPUQ_ATTEMPT_ID: String(id) }, stdio: 'ignore' });
+/** A sleeper in its own session carrying GPUQ_ATTEMPT_KEY=<marker>, as an orphan of a crashed agent would be. */
+function orphan(marker: string, cmd = 'exec sleep 1000'): ChildProcess {
+  const c = spawn('/usr/bin/setsid', ['/bin/sh', '-c', cmd], { env: { PATH: process.env.PATH, GPUQ_ATTEMPT_KEY: marker }, stdio: 'ignore' });
   children.push(c);
   return c;
 }
@@ -48,25 +50,26 @@ describe('parsing /proc', () => {
 
   it('finds the marker only as a whole environment entry', () => {
     const env = (...kv: string[]) => Buffer.from(kv.join('\0') + '\0');
-    expect(attemptIdInEnviron(env('GPUQ_ATTEMPT_ID=17', 'PATH=/bin'))).toBe(17);
-    expect(attemptIdInEnviron(env('PATH=/bin', 'GPUQ_ATTEMPT_ID=18'))).toBe(18);
-    expect(attemptIdInEnviron(env('X=GPUQ_ATTEMPT_ID=19', 'PATH=/bin'))).toBeNull();
-    expect(attemptIdInEnviron(env('X_GPUQ_ATTEMPT_ID=20'))).toBeNull();
-    expect(attemptIdInEnviron(env('X=GPUQ_ATTEMPT_ID=19', 'GPUQ_ATTEMPT_ID=21'))).toBe(21);
-    expect(attemptIdInEnviron(env('GPUQ_ATTEMPT_ID=abc'))).toBeNull();
-    expect(attemptIdInEnviron(Buffer.alloc(0))).toBeNull();
+    expect(markerInEnviron(env('GPUQ_ATTEMPT_KEY=k1/17', 'PATH=/bin'))).toBe('k1/17');
+    expect(markerInEnviron(env('PATH=/bin', 'GPUQ_ATTEMPT_KEY=k1/18'))).toBe('k1/18');
+    expect(markerInEnviron(env('X=GPUQ_ATTEMPT_KEY=k1/19', 'PATH=/bin'))).toBeNull();
+    expect(markerInEnviron(env('X_GPUQ_ATTEMPT_KEY=k1/20'))).toBeNull();
+    expect(markerInEnviron(env('X=GPUQ_ATTEMPT_KEY=k1/19', 'GPUQ_ATTEMPT_KEY=k2/21'))).toBe('k2/21');
+    expect(markerInEnviron(env('GPUQ_ATTEMPT_KEY=k1/abc'))).toBeNull();
+    expect(markerInEnviron(env('GPUQ_ATTEMPT_KEY=17'))).toBeNull();
+    expect(markerInEnviron(Buffer.alloc(0))).toBeNull();
   });
 });
 
 describe('killAttemptProcesses', () => {
   it('finds a detached process by its marker and kills it, leaving other attempts alone', async () => {
-    const [mine, other] = [nextId++, nextId++];
+    const [mine, other] = [newMarker(), newMarker()];
     const target = orphan(mine);
     const bystander = orphan(other);
     await Promise.all([execd(target.pid!), execd(bystander.pid!)]);
     expect((await findAttemptProcesses([mine])).map((p) => p.pid)).toEqual([target.pid]);
 
-    expect(await killAttemptProcesses([mine, nextId++])).toHaveLength(1);
+    expect(await killAttemptProcesses([mine, newMarker()])).toHaveLength(1);
     expect(await exited(target)).toBe('SIGKILL');
     expect(bystander.exitCode).toBeNull();
     expect(bystander.signalCode).toBeNull();
@@ -74,9 +77,9 @@ describe('killAttemptProcesses', () => {
   });
 
   it("kills the orphan's whole process group, members without the marker too", async () => {
-    const id = nextId++;
+    const id = newMarker();
     // The group leader carries the marker; its child has had the marker removed from its environment.
-    const leader = orphan(id, 'env -u GPUQ_ATTEMPT_ID sleep 1000 & wait');
+    const leader = orphan(id, 'env -u GPUQ_ATTEMPT_KEY sleep 1000 & wait');
     const members = await waitFor('two processes in the group', async () => {
       const m = await groupMembers(leader.pid!);
       return m.length >= 2 ? m : undefined;
@@ -92,8 +95,13 @@ describe('killAttemptProcesses', () => {
     expect(await waitFor('the group to die', async () => ((await groupAlive(leader.pid!)) ? undefined : true))).toBe(true);
   });
 
-  it('returns 0 and kills nothing when no process carries the marker', async () => {
+  it('kills nothing when no process carries the marker, nor a process of the same attempt id under another agent', async () => {
     expect(await killAttemptProcesses([])).toHaveLength(0);
-    expect(await killAttemptProcesses([nextId++])).toHaveLength(0);
+    expect(await killAttemptProcesses([newMarker()])).toHaveLength(0);
+    // The same attempt id under another agent's key is another agent's process: not this one's to kill.
+    const theirs = orphan(attemptMarker('another-agent', nextId));
+    await execd(theirs.pid!);
+    expect(await killAttemptProcesses([attemptMarker(KEY, nextId)])).toHaveLength(0);
+    expect(theirs.signalCode).toBeNull();
   });
 });

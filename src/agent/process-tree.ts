@@ -4,12 +4,18 @@ import { readdir, readFile } from 'node:fs/promises';
  * Finding and killing the processes of an attempt, Linux /proc only.
  *
  * Every attempt's process starts in its own session and process group (the
- * leader's pid is the group id), and carries GPUQ_ATTEMPT_ID=<id> in its
- * environment, which its descendants inherit. Signalling the group reaches
+ * leader's pid is the group id), and carries GPUQ_ATTEMPT_KEY=<agent>/<id> in
+ * its environment, which its descendants inherit. Signalling the group reaches
  * everything that stayed in it; a descendant that left the group (setsid,
  * a double fork into a new session) is found by the marker in
  * /proc/<pid>/environ. A process that rewrote its environment before exec
  * cannot be found this way; that is the known gap.
+ *
+ * The marker names the agent as well as the attempt: attempt ids are unique
+ * within one store, and several gpuq agents on one machine (each with its own
+ * store, or test servers side by side) would otherwise kill each other's jobs.
+ * The agent part is stable across restarts of the same agent (its node name
+ * and data directory), so a restarted agent still finds its orphans.
  *
  * A zombie (state Z) is dead: it holds no memory and no GPU context, only a
  * pid waiting for its parent (or init) to reap it. Where init does not reap
@@ -17,7 +23,12 @@ import { readdir, readFile } from 'node:fs/promises';
  * in that state other than Z".
  */
 
-export const ATTEMPT_MARKER = 'GPUQ_ATTEMPT_ID';
+export const ATTEMPT_MARKER = 'GPUQ_ATTEMPT_KEY';
+
+/** The marker value of attempt `attemptId` run by the agent whose key is `agentKey`. */
+export function attemptMarker(agentKey: string, attemptId: number): string {
+  return `${agentKey}/${attemptId}`;
+}
 
 export interface ProcStat {
   pid: number;
@@ -89,8 +100,8 @@ export async function listPids(): Promise<number[]> {
 
 const MARKER_BYTES = Buffer.from(`${ATTEMPT_MARKER}=`);
 
-/** The attempt id in an environ block (NUL-separated NAME=value), or null. Only a whole entry counts, not a substring of another value. */
-export function attemptIdInEnviron(environ: Buffer): number | null {
+/** The attempt marker in an environ block (NUL-separated NAME=value), or null. Only a whole entry counts, not a substring of another value. */
+export function markerInEnviron(environ: Buffer): string | null {
   let at = environ.indexOf(MARKER_BYTES);
   while (at >= 0) {
     if (at === 0 || environ[at - 1] === 0) {
@@ -98,7 +109,7 @@ export function attemptIdInEnviron(environ: Buffer): number | null {
       let end = environ.indexOf(0, start);
       if (end < 0) end = environ.length;
       const value = environ.toString('latin1', start, end);
-      return /^\d+$/.test(value) ? Number(value) : null;
+      return /^[^/]+\/\d+$/.test(value) ? value : null;
     }
     at = environ.indexOf(MARKER_BYTES, at + 1);
   }
@@ -116,12 +127,13 @@ async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Pro
 
 export interface MarkedProcess {
   pid: number;
-  attemptId: number;
+  /** Its attempt marker (attemptMarker()). */
+  marker: string;
 }
 
-/** Scans /proc once for live (non-zombie) processes carrying the marker of one of `attemptIds`. Skips `exclude`. */
-export async function findAttemptProcesses(attemptIds: Iterable<number>, exclude: ReadonlySet<number> = new Set()): Promise<MarkedProcess[]> {
-  const wanted = new Set(attemptIds);
+/** Scans /proc once for live (non-zombie) processes carrying one of `markers`. Skips `exclude`. */
+export async function findAttemptProcesses(markers: Iterable<string>, exclude: ReadonlySet<number> = new Set()): Promise<MarkedProcess[]> {
+  const wanted = new Set(markers);
   if (wanted.size === 0) return [];
   const found: MarkedProcess[] = [];
   const pids = (await listPids()).filter((p) => p !== process.pid && !exclude.has(p));
@@ -133,8 +145,8 @@ export async function findAttemptProcesses(attemptIds: Iterable<number>, exclude
       if (isMissing(err)) return;
       throw err;
     }
-    const id = attemptIdInEnviron(environ);
-    if (id !== null && wanted.has(id)) found.push({ pid, attemptId: id });
+    const marker = markerInEnviron(environ);
+    if (marker !== null && wanted.has(marker)) found.push({ pid, marker });
   });
   return found;
 }
@@ -156,17 +168,17 @@ async function protectedProcesses(): Promise<{ pids: Set<number>; pgids: Set<num
 }
 
 /**
- * SIGKILLs every process carrying the marker of one of `attemptIds`, and the
+ * SIGKILLs every process carrying one of `markers`, and the
  * process group of each. Used when gpuq restarts after a crash to kill the
  * orphans of attempts it lost, and after killing an attempt to catch escapees.
  * Never signals itself, its ancestors or their groups. Resolves the marked
  * processes it killed (group members without the marker are not listed).
  */
-export async function killAttemptProcesses(attemptIds: Iterable<number>): Promise<MarkedProcess[]> {
-  const ids = [...attemptIds];
-  if (ids.length === 0) return [];
+export async function killAttemptProcesses(markers: Iterable<string>): Promise<MarkedProcess[]> {
+  const wanted = [...markers];
+  if (wanted.length === 0) return [];
   const guard = await protectedProcesses();
-  const found = await findAttemptProcesses(ids, guard.pids);
+  const found = await findAttemptProcesses(wanted, guard.pids);
   const killed: MarkedProcess[] = [];
   await forEachLimited(found, 32, async (p) => {
     const st = await readProcStat(p.pid);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { ValidationError } from '../core/errors.js';
 import { GpuqApiError, GpuqClient, GpuqUnreachableError } from '../sdk/client.js';
-import { serverUrl } from '../config.js';
+import { clientToken, serverUrl } from '../config.js';
 import { EXIT } from './exit-codes.js';
 import { UsageError, warn } from './output.js';
 
@@ -14,11 +15,12 @@ export interface CommandDef {
 
 export interface CommonOptions {
   url?: string;
+  token?: string;
   json?: boolean;
 }
 
 export function clientFor(opts: CommonOptions): GpuqClient {
-  return new GpuqClient(serverUrl(opts.url).replace(/\/$/, ''));
+  return new GpuqClient(serverUrl(opts.url).replace(/\/$/, ''), { token: clientToken(opts.token) });
 }
 
 /** Runs a command body, mapping failures to messages on stderr and the documented exit codes. */
@@ -34,10 +36,12 @@ export async function runAction(body: () => Promise<number | void>): Promise<voi
 }
 
 function exitCodeFor(e: unknown): number {
-  if (e instanceof UsageError) return EXIT.USAGE;
+  // A ValidationError here was thrown in this process (gpuq up's options, gpuq token create --data-dir): bad input too.
+  if (e instanceof UsageError || e instanceof ValidationError) return EXIT.USAGE;
   if (e instanceof GpuqUnreachableError) return EXIT.UNREACHABLE;
   if (e instanceof GpuqApiError) {
     if (e.status === 404) return EXIT.NOT_FOUND;
+    if (e.status === 401 || e.status === 403) return EXIT.AUTH;
     if (e.status === 503) return EXIT.UNAVAILABLE;
     if (e.status >= 400 && e.status < 500) return EXIT.USAGE;
     return EXIT.FAILED;
@@ -54,5 +58,8 @@ function messageFor(e: unknown): string {
 }
 
 export function commonOptions(cmd: Command): Command {
-  return cmd.option('--url <url>', 'gpuq server URL (default: $GPUQ_URL or http://127.0.0.1:7420)').option('--json', 'print results as JSON');
+  return cmd
+    .option('--url <url>', 'gpuq server URL (default: $GPUQ_URL or http://127.0.0.1:7420)')
+    .option('--token <token>', 'API token, when the server requires one (default: $GPUQ_TOKEN)')
+    .option('--json', 'print results as JSON');
 }

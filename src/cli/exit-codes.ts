@@ -13,4 +13,6 @@ export const EXIT = Object.freeze({
   UNAVAILABLE: 5,
   /** A deadline passed (wait --timeout, probe --timeout). */
   TIMEOUT: 6,
+  /** The server refused the token: none, unknown or revoked (401), or its role may not do this (403). */
+  AUTH: 7,
 });

@@ -2,6 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import type { CommandDef } from './command.js';
+import { agentCommand } from './commands/agent.js';
+import { auditCommand } from './commands/audit.js';
 import { cancelCommand } from './commands/cancel.js';
 import { dlqCommand } from './commands/dlq.js';
 import { logsCommand } from './commands/logs.js';
@@ -11,18 +13,19 @@ import { nodesCommand } from './commands/nodes.js';
 import { probeCommand } from './commands/probe.js';
 import { showCommand } from './commands/show.js';
 import { submitCommand } from './commands/submit.js';
+import { tokenCommand } from './commands/token.js';
 import { upCommand } from './commands/up.js';
 import { waitCommand } from './commands/wait.js';
 import { EXIT } from './exit-codes.js';
 
 /** Every command, in the order `gpuq --help` lists them. */
-export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, cancelCommand, waitCommand, nodesCommand, dlqCommand, drainCommand, resumeCommand, probeCommand];
+export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, cancelCommand, waitCommand, nodesCommand, dlqCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, agentCommand];
 
 const program = new Command('gpuq')
   .description('gpuq: a GPU job orchestrator. Queue GPU work; each job gets its own GPUs, failures retry into a dead-letter queue, nothing is lost.')
   .version(VERSION)
   .exitOverride()
-  .addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 bad input, 3 server unreachable, 4 not found, 5 draining/unavailable, 6 deadline passed.\nServer URL: --url, or $GPUQ_URL (default http://127.0.0.1:7420).');
+  .addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 bad input, 3 server unreachable, 4 not found, 5 draining/unavailable, 6 deadline passed, 7 token refused (401/403).\nServer URL: --url, or $GPUQ_URL (default http://127.0.0.1:7420). API token: $GPUQ_TOKEN (or --token, which other users can see in the process list).');
 
 for (const def of COMMANDS) {
   const cmd = program.command(def.name).description(def.summary).exitOverride();

@@ -1,14 +1,20 @@
 import type { Logger } from 'pino';
 import type { AgentControl, ControlPlaneLink } from '../agent/agent-link.js';
+import { AgentFeed } from './agent-feed.js';
+import type { JobOwner } from '../core/access.js';
 import type { Clock } from '../core/clock.js';
-import { DrainingError, JobNotFoundError, UnschedulableError, ValidationError, type FieldIssue } from '../core/errors.js';
+import { DrainingError, JobNotFoundError, NotLeaderError, UnschedulableError, ValidationError, type FieldIssue } from '../core/errors.js';
 import { LIMITS, parseJobSpec, type JobSpec } from '../core/job-spec.js';
 import { decideAfterAttempt } from '../core/retry-policy.js';
 import { unschedulableReason } from '../core/scheduler/fits.js';
 import type { NodeCapacity } from '../core/scheduler/snapshot.js';
 import type { DeviceTelemetry, Job, MaintenanceMode, NodeInfo } from '../core/types.js';
 import type { AssignedAttempt, CancelOutcome, DecideFn, DlqSelector, EndReport, JobSelector, ReportResult, StartReport, Store, SubmitOutcome } from '../store/store.js';
+import type { Fence } from '../store/leadership.js';
 import type { Metrics } from './metrics.js';
+
+/** How often an agent's feed rereads its work while this server does not lead (events are the fast path; this covers lost ones). */
+const FEED_POLL_MS = 5000;
 
 export interface ControlPlaneOptions {
   leaseMs: number;
@@ -31,13 +37,18 @@ interface InFlight {
  * the store.
  */
 export class ControlPlane implements ControlPlaneLink {
-  private readonly agents = new Map<string, AgentControl>();
+  /** Agents attached to this server, by node: each gets its work through its feed. */
+  private readonly feeds = new Map<string, AgentFeed>();
   private readonly inFlight = new Map<number, InFlight>();
   private maintenance: MaintenanceMode = 'normal';
   private nodeCache: { at: number; nodes: NodeCapacity[] } | null = null;
   private readonly random: () => number;
   /** Called when queued work may be runnable (submit, attempt end, replay). */
   onWork: () => void = () => {};
+  /** Called when the store refused a leader-only write of `term`: another server leads now. */
+  onLeadershipLost: (term: number) => void = () => {};
+  /** This server's fence while it leads (leader-election.ts); leader-only writes carry it. */
+  private fence: Fence | null = null;
 
   constructor(
     private readonly store: Store,
@@ -50,17 +61,60 @@ export class ControlPlane implements ControlPlaneLink {
   }
 
   async init(): Promise<void> {
+    await this.refreshMaintenanceMode();
+  }
+
+  /** Rereads the maintenance mode: another server sharing the store may have changed it. */
+  async refreshMaintenanceMode(): Promise<void> {
     this.maintenance = await this.store.getMaintenanceMode();
   }
 
-  attachAgent(agent: AgentControl): void {
-    this.agents.set(agent.nodeId, agent);
+  /** Sets (or, with null, clears) the fence of this server's leadership term. */
+  setLeader(fence: Fence | null): void {
+    this.fence = fence;
+    // Attempts assigned by the previous leader, or by this server before it lost the lease, may not have reached their agents.
+    for (const feed of this.feeds.values()) void feed.sync();
+  }
+
+  get isLeader(): boolean {
+    return this.fence !== null;
+  }
+
+  /**
+   * Runs a leader-only write with this server's fence. Refused (NotLeaderError)
+   * when this server does not lead, or when the store says its term ended; the
+   * latter also tells the election, so the server steps down at once.
+   */
+  async leaderWrite<T>(write: (fence: Fence) => Promise<T>): Promise<T> {
+    const fence = this.fence;
+    if (fence === null) throw new NotLeaderError(0, null);
+    try {
+      return await write(fence);
+    } catch (err) {
+      if (err instanceof NotLeaderError) this.onLeadershipLost(fence.term);
+      throw err;
+    }
+  }
+
+  /** Attaches an agent to this server: from now on it gets its node's assignments and cancels, whichever server decided them. */
+  async attachAgent(agent: AgentControl): Promise<void> {
+    const feed = new AgentFeed(this.store, agent, () => this.isLeader, this.log.child({ nodeId: agent.nodeId }), FEED_POLL_MS);
+    this.feeds.get(agent.nodeId)?.stop();
+    this.feeds.set(agent.nodeId, feed);
+    await feed.start();
+  }
+
+  detachAgent(agent: AgentControl): void {
+    const feed = this.feeds.get(agent.nodeId);
+    if (feed?.agent !== agent) return;
+    feed.stop();
+    this.feeds.delete(agent.nodeId);
   }
 
   // ── the API's use cases ─────────────────────────────────────────────────
 
-  /** Validates every spec first; if any is bad or unschedulable, nothing is stored. */
-  async submit(inputs: unknown[]): Promise<SubmitOutcome[]> {
+  /** Validates every spec first; if any is bad or unschedulable, nothing is stored. The jobs belong to `owner` (null with auth off). */
+  async submit(inputs: unknown[], owner: JobOwner | null = null): Promise<SubmitOutcome[]> {
     if (this.maintenance === 'drain') throw new DrainingError();
     if (inputs.length === 0) throw new ValidationError([{ path: 'jobs', message: 'must hold at least one job' }]);
     if (inputs.length > LIMITS.maxBatch) throw new ValidationError([{ path: 'jobs', message: `at most ${LIMITS.maxBatch} jobs per request` }]);
@@ -83,7 +137,7 @@ export class ControlPlane implements ControlPlaneLink {
       const why = unschedulableReason(s, nodes);
       if (why !== null) throw new UnschedulableError(batch ? `jobs.${i}: ${why}` : why, i);
     }
-    const out = await this.store.submitJobs(specs, this.clock.now());
+    const out = await this.store.submitJobs(specs, this.clock.now(), owner);
     for (const o of out) if (o.created) this.metrics.submitted.inc({ queue: o.job.queue });
     this.onWork();
     return out;
@@ -99,7 +153,8 @@ export class ControlPlane implements ControlPlaneLink {
     const outcome = await this.store.cancelJobs(selector, reason, this.clock.now());
     const byNode = new Map<string, number[]>();
     for (const a of outcome.attemptsToKill) byNode.set(a.nodeId, [...(byNode.get(a.nodeId) ?? []), a.attemptId]);
-    for (const [nodeId, ids] of byNode) this.agents.get(nodeId)?.cancel(ids, reason);
+    // Agents attached here hear it at once; those on other servers through the store's cancel event.
+    for (const [nodeId, ids] of byNode) this.feeds.get(nodeId)?.cancel(ids, reason);
     for (const j of outcome.cancelled) this.metrics.jobsFinished.inc({ queue: j.queue, outcome: 'cancelled' });
     return outcome;
   }
@@ -127,7 +182,7 @@ export class ControlPlane implements ControlPlaneLink {
 
   // ── the scheduler's hand-off ────────────────────────────────────────────
 
-  /** Sends freshly assigned attempts to their agents. */
+  /** Hands freshly assigned attempts to the agents attached here; agents on other servers get theirs through the store's events. */
   dispatch(attempts: AssignedAttempt[]): void {
     const byNode = new Map<string, AssignedAttempt[]>();
     for (const a of attempts) {
@@ -136,11 +191,7 @@ export class ControlPlane implements ControlPlaneLink {
       if (list) list.push(a);
       else byNode.set(a.nodeId, [a]);
     }
-    for (const [nodeId, list] of byNode) {
-      const agent = this.agents.get(nodeId);
-      if (agent) agent.run(list);
-      else this.log.warn({ nodeId, attempts: list.length }, 'no agent connected for node; its lease will expire and the attempts will be reclaimed');
-    }
+    for (const [nodeId, list] of byNode) this.feeds.get(nodeId)?.deliver(list);
   }
 
   /** Live attempts whose lease expired are lost; their jobs retry or fail by policy. */
@@ -155,7 +206,7 @@ export class ControlPlane implements ControlPlaneLink {
       signal: null,
       endedAt: now,
     }));
-    const results = await this.reportEnded(reports);
+    const results = await this.leaderWrite((fence) => this.endAttempts(reports, fence));
     const n = results.filter((r) => r.accepted).length;
     this.metrics.leaseReclaims.inc(n);
     if (n > 0) this.log.warn({ attempts: n }, 'reclaimed attempts whose lease expired');
@@ -164,13 +215,13 @@ export class ControlPlane implements ControlPlaneLink {
 
   // ── ControlPlaneLink: what agents report ────────────────────────────────
 
-  async register(node: NodeInfo): Promise<{ liveAttemptIds: number[] }> {
+  async register(node: NodeInfo): Promise<{ liveAttemptIds: number[]; leaseMs: number }> {
     await this.store.upsertNode(node);
     this.nodeCache = null;
     const live = await this.store.listLiveAttempts(node.id);
     this.log.info({ nodeId: node.id, devices: node.devices.length, simulated: node.devices.some((d) => d.simulated) }, 'node registered');
     this.onWork();
-    return { liveAttemptIds: live.map((a) => a.id) };
+    return { liveAttemptIds: live.map((a) => a.id), leaseMs: this.options.leaseMs };
   }
 
   async heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[]): Promise<{ liveAttemptIds: number[] }> {
@@ -192,10 +243,15 @@ export class ControlPlane implements ControlPlaneLink {
     return results;
   }
 
-  async reportEnded(reports: EndReport[]): Promise<ReportResult[]> {
+  reportEnded(reports: EndReport[]): Promise<ReportResult[]> {
+    return this.endAttempts(reports);
+  }
+
+  /** Ends attempts, as agents report or (with the leader's fence) as the reclaimer decides. */
+  private async endAttempts(reports: EndReport[], fence?: Fence): Promise<ReportResult[]> {
     const now = this.clock.now();
     const decide: DecideFn = (job, end) => decideAfterAttempt(job, end, now, this.random());
-    const results = await this.store.endAttempts(reports, decide, now);
+    const results = await this.store.endAttempts(reports, decide, now, fence);
     for (let i = 0; i < reports.length; i++) {
       const r = reports[i]!;
       const res = results[i];

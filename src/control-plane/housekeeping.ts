@@ -19,7 +19,8 @@ export interface HousekeepingOptions {
  * Background duties of the control plane: reclaiming expired leases, marking
  * silent nodes down, and purging finished jobs and old telemetry after the
  * retention period. Each duty runs on its own unref'd timer and never
- * overlaps itself.
+ * overlaps itself. They are the leader's: started when this server is
+ * elected, stopped when it is deposed, and every write carries its fence.
  */
 export class Housekeeping {
   private readonly timers: NodeJS.Timeout[] = [];
@@ -44,7 +45,8 @@ export class Housekeeping {
   }
 
   async reclaim(): Promise<void> {
-    const down = await this.store.markNodesDown(this.clock.now() - this.options.nodeDownAfterMs);
+    const before = this.clock.now() - this.options.nodeDownAfterMs;
+    const down = await this.controlPlane.leaderWrite((fence) => this.store.markNodesDown(before, fence));
     if (down.length > 0) this.log.warn({ nodes: down }, 'nodes stopped heartbeating and were marked down');
     await this.controlPlane.reclaimExpired();
   }
@@ -53,11 +55,12 @@ export class Housekeeping {
     const before = this.clock.now() - this.options.retentionMs;
     let total = 0;
     for (;;) {
-      const n = await this.store.purgeFinishedJobs(before, 1000);
+      const n = await this.controlPlane.leaderWrite((fence) => this.store.purgeFinishedJobs(before, 1000, fence));
       total += n;
       if (n < 1000) break;
     }
-    const samples = await this.store.purgeTelemetry(this.clock.now() - this.options.telemetryRetentionMs);
+    const telemetryBefore = this.clock.now() - this.options.telemetryRetentionMs;
+    const samples = await this.controlPlane.leaderWrite((fence) => this.store.purgeTelemetry(telemetryBefore, fence));
     if (total > 0 || samples > 0) this.log.info({ jobs: total, telemetrySamples: samples }, 'retention purged finished jobs and old telemetry');
   }
 

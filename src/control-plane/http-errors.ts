@@ -1,4 +1,4 @@
-import { GpuqError, ValidationError, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { GpuqError, UnauthenticatedError, ValidationError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 
 /** Every error code with its HTTP status: the one place codes meet HTTP. docs/errors.md is kept in step by a test. */
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
@@ -8,7 +8,13 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   JOB_NOT_FOUND: 404,
   NOT_FOUND: 404,
   BODY_TOO_LARGE: 413,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  TOKEN_NAME_TAKEN: 409,
+  AGENT_SESSION_EXPIRED: 410,
+  NODE_UNREACHABLE: 502,
   DRAINING: 503,
+  NOT_LEADER: 503,
   STORE_UNAVAILABLE: 503,
   INTERNAL: 500,
 };
@@ -17,8 +23,13 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; issues?: FieldIssue[] };
 }
 
-/** Maps anything thrown in a route to a status and a body that says what to do; never leaks a stack. */
-export function toHttpError(e: unknown): { status: number; body: ErrorBody } {
+/** Maps anything thrown in a route to a status, headers and a body that says what to do; never leaks a stack. */
+export function toHttpError(e: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
+  if (e instanceof UnauthenticatedError) {
+    // RFC 6750: a 401 names the scheme; a token that was sent and refused is an invalid_token.
+    const challenge = e.reason === 'missing' ? 'Bearer realm="gpuq"' : 'Bearer realm="gpuq", error="invalid_token"';
+    return { status: HTTP_STATUS.UNAUTHENTICATED, body: { error: { code: e.code, message: e.message } }, headers: { 'www-authenticate': challenge } };
+  }
   if (e instanceof ValidationError) {
     return { status: HTTP_STATUS.VALIDATION_FAILED, body: { error: { code: e.code, message: e.message, issues: e.issues } } };
   }

@@ -29,6 +29,9 @@ export class Metrics {
     buckets: [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400],
     registers: [this.registry],
   });
+  readonly isLeader = new client.Gauge({ name: 'gpuq_leader', help: '1 while this server is the leader (runs the scheduler, reclaimer and retention), else 0.', registers: [this.registry] });
+  readonly leaderTerm = new client.Gauge({ name: 'gpuq_leader_term', help: 'The leadership term this server last saw.', registers: [this.registry] });
+  readonly leaderChanges = new client.Counter({ name: 'gpuq_leader_changes_total', help: 'Changes of leader this server saw (its own elections and depositions included).', registers: [this.registry] });
   readonly schedulerLoop = new client.Histogram({
     name: 'gpuq_scheduler_loop_seconds',
     help: 'Duration of one scheduler pass (snapshot, placement, commit).',

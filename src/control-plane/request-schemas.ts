@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AUDIT_ACTIONS, ROLES, TOKEN_NAME, TOKEN_NAME_RULE } from '../core/access.js';
 import { ValidationError } from '../core/errors.js';
 import { zodIssues } from '../core/job-spec.js';
 import { JOB_STATES } from '../core/types.js';
@@ -33,6 +34,8 @@ export const listJobsQuery = z.strictObject({
     .optional(),
   queue: z.string().max(64).optional(),
   label: labelFilter.optional(),
+  /** A token id, or `me` for the caller's own jobs. */
+  owner: z.string().regex(/^(me|tok_[0-9a-f]{16})$/, 'must be a token id (tok_…) or "me"').optional(),
   limit,
   cursor,
 });
@@ -64,3 +67,20 @@ export const nodeDeviceParams = z.strictObject({
 });
 
 export const telemetryQuery = z.strictObject({ sinceMs: z.coerce.number().min(0).optional() });
+
+export const newTokenBody = z.strictObject({
+  name: z.string().regex(TOKEN_NAME, `must be ${TOKEN_NAME_RULE}`),
+  role: z.enum(ROLES, { message: `must be one of ${ROLES.join(', ')}` }),
+});
+
+export const tokenIdParams = z.strictObject({ id: z.string().regex(/^tok_[0-9a-f]{16}$/, 'must be a token id (tok_ and 16 hex digits, see `gpuq token ls`)') });
+
+export const listTokensQuery = z.strictObject({
+  all: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+});
+
+export const auditQuery = z.strictObject({
+  action: z.enum(AUDIT_ACTIONS, { message: `must be one of ${AUDIT_ACTIONS.join(', ')}` }).optional(),
+  limit,
+  cursor,
+});

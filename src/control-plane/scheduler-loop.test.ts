@@ -58,6 +58,7 @@ beforeEach(async () => {
   const metrics = new Metrics(store);
   controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000, random: () => 0.5 });
   await controlPlane.init();
+  controlPlane.setLeader({ term: (await store.claimLeadership('test', null, clock.now(), 3_600_000)).term });
   loop = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 2000, leaseMs: 30_000, periodMs: 60_000 });
   controlPlane.onWork = () => loop.wake();
 });

@@ -156,7 +156,7 @@ export class SchedulerLoop {
       return false;
     }
     const plan = place({ now, nodes, queued });
-    const assigned = plan.placements.length > 0 ? await this.store.applyPlan(plan.placements, now, this.options.leaseMs) : [];
+    const assigned = plan.placements.length > 0 ? await this.controlPlane.leaderWrite((fence) => this.store.applyPlan(plan.placements, now, this.options.leaseMs, fence)) : [];
     this.waiting.clear();
     for (const w of plan.waiting) this.waiting.set(w.jobId, w.reason);
     this.controlPlane.dispatch(assigned);

@@ -1,5 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import type { Store } from '../store/store.js';
+import type { AuditLog } from './audit-log.js';
+import type { AuthMode } from './auth.js';
 import type { ControlPlane } from './control-plane.js';
 import type { Metrics } from './metrics.js';
 import type { SchedulerLoop } from './scheduler-loop.js';
@@ -14,4 +16,9 @@ export interface ServerContext {
   clock: Clock;
   version: string;
   startedAt: number;
+  /** This server's name in leader election (GET /v1/status/leader). */
+  replicaId: string;
+  /** `required`: every non-public route needs a bearer token; `off`: every caller is `local` (loopback only). */
+  auth: AuthMode;
+  audit: AuditLog;
 }

@@ -11,6 +11,12 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'MALFORMED_REQUEST'
   | 'BODY_TOO_LARGE'
+  | 'NOT_LEADER'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'TOKEN_NAME_TAKEN'
+  | 'AGENT_SESSION_EXPIRED'
+  | 'NODE_UNREACHABLE'
   | 'INTERNAL';
 
 export class GpuqError extends Error {
@@ -56,8 +62,78 @@ export class JobNotFoundError extends GpuqError {
 }
 
 /** The system is in drain mode: new submissions are refused until `gpuq resume`. */
+/** A leader-only write carried a term that is no longer the current one: this server was deposed (store/leadership.ts). */
+export class NotLeaderError extends GpuqError {
+  constructor(
+    readonly term: number,
+    readonly currentTerm: number | null,
+  ) {
+    super('NOT_LEADER', `this server's leadership (term ${term}) has ended${currentTerm === null ? '' : `; the current term is ${currentTerm}`}: only the leader schedules, reclaims and purges`);
+  }
+}
+
 export class DrainingError extends GpuqError {
   constructor() {
     super('DRAINING', 'gpuq is draining for maintenance: new jobs are not accepted; running jobs finish. Run `gpuq resume` (POST /v1/control/maintenance {"mode":"normal"}) to accept jobs again.');
+  }
+}
+
+/**
+ * The request carried no API token, or one that is unknown or revoked, while
+ * the server requires tokens (`gpuq up --auth required`, the default off loopback).
+ */
+export class UnauthenticatedError extends GpuqError {
+  /** Why, in RFC 6750 terms: no token at all, or a token the server does not accept. */
+  readonly reason: 'missing' | 'invalid';
+  constructor(reason: 'missing' | 'invalid') {
+    super(
+      'UNAUTHENTICATED',
+      reason === 'missing'
+        ? 'this server requires an API token: send "Authorization: Bearer <token>" (the CLI reads --token or $GPUQ_TOKEN); an admin creates one with `gpuq token create`'
+        : 'the API token is unknown or revoked; ask an admin for a new one (`gpuq token create`)',
+    );
+    this.reason = reason;
+  }
+}
+
+/** The caller's token is valid but its role does not allow the action. Nothing changed. */
+export class ForbiddenError extends GpuqError {
+  readonly role: string;
+  readonly action: string;
+  constructor(role: string, action: string, message: string) {
+    super('FORBIDDEN', message);
+    this.role = role;
+    this.action = action;
+  }
+}
+
+/** A live token already has this name (names are unique among live tokens; a revoked token's name is free again). */
+export class TokenNameTakenError extends GpuqError {
+  readonly tokenName: string;
+  constructor(name: string) {
+    super('TOKEN_NAME_TAKEN', `a live token is already named "${name}": choose another name, or revoke that token first (\`gpuq token ls\`, \`gpuq token revoke ID\`)`);
+    this.tokenName = name;
+  }
+}
+
+/**
+ * A remote agent polled for work with a session this server does not hold: it was replaced by a newer
+ * registration of the node, detached after the agent stopped polling, or held by a server that has since
+ * restarted (or by another server). The agent registers again and gets a new session.
+ */
+export class AgentSessionExpiredError extends GpuqError {
+  readonly nodeId: string;
+  constructor(nodeId: string) {
+    super('AGENT_SESSION_EXPIRED', `node ${nodeId} has no such agent session on this server (replaced, idle too long, or the server restarted): register again (POST /v1/agents/register)`);
+    this.nodeId = nodeId;
+  }
+}
+
+/** The node holding an attempt's log (a remote agent's log server) could not be reached, or refused the server. */
+export class NodeUnreachableError extends GpuqError {
+  readonly nodeId: string;
+  constructor(nodeId: string, detail: string, options?: { cause?: unknown }) {
+    super('NODE_UNREACHABLE', `the log is on node ${nodeId}, whose agent cannot be reached (${detail}); it is readable again once the agent runs`, options);
+    this.nodeId = nodeId;
   }
 }

@@ -37,6 +37,10 @@ export interface Job {
   updatedAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** The name of the API token that submitted the job; null when submitted with auth off. */
+  owner: string | null;
+  /** That token's id: what ownership is checked by (a name may pass to a new token after a revoke). */
+  ownerTokenId: string | null;
 }
 
 export interface Attempt {

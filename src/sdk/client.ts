@@ -1,3 +1,4 @@
+import type { ApiToken, AuditAction, AuditEntry, Role } from '../core/access.js';
 import type { JobSpecInput } from '../core/job-spec.js';
 import type { Attempt, Job, JobEvent, JobState, MaintenanceMode, NodeInfo, DeviceTelemetry, Device } from '../core/types.js';
 
@@ -37,13 +38,30 @@ export interface ListJobsOptions {
   state?: JobState[];
   queue?: string;
   labels?: Record<string, string>;
+  /** A token id, or "me": only the jobs that token submitted. */
+  owner?: string;
   limit?: number;
   cursor?: string;
 }
 
+export interface ClientOptions {
+  /**
+   * API token, sent as `Authorization: Bearer <token>` (needed when the server runs with auth required).
+   * @default undefined (no Authorization header)
+   */
+  token?: string;
+}
+
 /** A typed client for the gpuq HTTP API (what the CLI uses). */
 export class GpuqClient {
-  constructor(readonly baseUrl: string) {}
+  private readonly token: string | undefined;
+
+  constructor(
+    readonly baseUrl: string,
+    options: ClientOptions = {},
+  ) {
+    this.token = options.token;
+  }
 
   async submit(spec: JobSpecInput): Promise<{ job: Job; created: boolean }> {
     return this.request('POST', '/v1/jobs', spec);
@@ -61,6 +79,7 @@ export class GpuqClient {
     const q = new URLSearchParams();
     if (o.state?.length) q.set('state', o.state.join(','));
     if (o.queue) q.set('queue', o.queue);
+    if (o.owner) q.set('owner', o.owner);
     for (const [k, v] of Object.entries(o.labels ?? {})) q.append('label', `${k}=${v}`);
     if (o.limit) q.set('limit', String(o.limit));
     if (o.cursor) q.set('cursor', o.cursor);
@@ -116,6 +135,27 @@ export class GpuqClient {
     return this.request('GET', '/health/detailed');
   }
 
+  /** Creates a token; `token` in the answer is its plaintext, which the server shows only this once. */
+  async createToken(name: string, role: Role): Promise<{ token: string; id: string; name: string; role: Role; createdAt: number }> {
+    return this.request('POST', '/v1/tokens', { name, role });
+  }
+
+  async listTokens(o: { all?: boolean } = {}): Promise<{ tokens: ApiToken[] }> {
+    return this.request('GET', `/v1/tokens${o.all ? '?all=true' : ''}`);
+  }
+
+  async revokeToken(id: string): Promise<{ token: ApiToken }> {
+    return this.request('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+  }
+
+  async audit(o: { action?: AuditAction; limit?: number; cursor?: string } = {}): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
+    const q = new URLSearchParams();
+    if (o.action) q.set('action', o.action);
+    if (o.limit) q.set('limit', String(o.limit));
+    if (o.cursor) q.set('cursor', o.cursor);
+    return this.request('GET', `/v1/audit?${q}`);
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.raw(method, path, body);
     return (await res.json()) as T;
@@ -124,9 +164,11 @@ export class GpuqClient {
   private async raw(method: string, path: string, body?: unknown): Promise<Response> {
     let res: Response;
     try {
+      const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+      if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
       res = await fetch(this.baseUrl + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {

@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe } from 'vitest';
+import { accessContract } from './contract/access-contract.js';
+import { eventsContract } from './contract/events-contract.js';
 import { jobContract } from './contract/job-contract.js';
+import { leadershipContract } from './contract/leadership-contract.js';
 import { nodeContract } from './contract/node-contract.js';
 import { replicaContract } from './contract/replica-contract.js';
 import { schedulingContract } from './contract/scheduling-contract.js';
@@ -46,6 +49,9 @@ export function describeStoreContract(name: StoreName, open: () => Promise<Opene
     jobContract(ctx);
     schedulingContract(ctx);
     nodeContract(ctx);
+    accessContract(ctx);
+    leadershipContract(ctx);
+    eventsContract(ctx);
     replicaContract(ctx);
   });
 }

@@ -2,6 +2,13 @@ import type { JobSpec } from '../core/job-spec.js';
 import type { AttemptEnd, JobAtAttemptEnd, JobDecision } from '../core/retry-policy.js';
 import type { Attempt, DeviceTelemetry, Job, JobEvent, JobState, MaintenanceMode, NodeInfo } from '../core/types.js';
 import type { NodeCapacity, QueuedJob } from '../core/scheduler/snapshot.js';
+import type { JobOwner } from '../core/access.js';
+import type { AccessStore } from './access-store.js';
+import type { Fence, LeadershipStore } from './leadership.js';
+import type { StoreEvents } from './store-events.js';
+import type { Page, PageRequest } from './page.js';
+
+export type { Page, PageRequest };
 
 /**
  * The Store is the only thing that knows which database gpuq talks to. Every
@@ -9,7 +16,7 @@ import type { NodeCapacity, QueuedJob } from '../core/scheduler/snapshot.js';
  * (to the level the store was opened with). Decisions (retry or fail, where a
  * job goes) are made in core/ and passed in; the store only applies them.
  */
-export interface Store {
+export interface Store extends AccessStore, LeadershipStore, StoreEvents {
   /** Runs pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -17,8 +24,11 @@ export interface Store {
   ping(): Promise<void>;
 
   // ── jobs ────────────────────────────────────────────────────────────────
-  /** Inserts jobs in one transaction. A spec whose idempotencyKey exists returns the existing job with created=false. */
-  submitJobs(specs: JobSpec[], now: number): Promise<SubmitOutcome[]>;
+  /**
+   * Inserts jobs in one transaction, owned by `owner` (the submitting token; null or absent with auth off).
+   * A spec whose idempotencyKey exists returns the existing job with created=false.
+   */
+  submitJobs(specs: JobSpec[], now: number, owner?: JobOwner | null): Promise<SubmitOutcome[]>;
   getJob(id: number): Promise<Job | null>;
   /** Newest first; cursor is opaque. */
   listJobs(filter: JobFilter, page: PageRequest): Promise<Page<Job>>;
@@ -42,16 +52,22 @@ export interface Store {
   /**
    * Creates an attempt for each placement whose job is still queued and whose
    * devices are still free; others are skipped (the plan was stale for them).
+   *
+   * Leader-only writes (this, markNodesDown, the purges, and endAttempts when
+   * the reclaimer calls it) take the leader's Fence: with a term that is not
+   * the current one they change nothing and reject with NOT_LEADER (leadership.ts).
    */
-  applyPlan(placements: Placement[], now: number, leaseMs: number): Promise<AssignedAttempt[]>;
+  applyPlan(placements: Placement[], now: number, leaseMs: number, fence?: Fence): Promise<AssignedAttempt[]>;
 
   // ── attempts, reported by agents (fenced by attempt: a report for an attempt that is no longer live is refused) ──
   markRunning(reports: StartReport[], now: number): Promise<ReportResult[]>;
-  endAttempts(reports: EndReport[], decide: DecideFn, now: number): Promise<ReportResult[]>;
+  endAttempts(reports: EndReport[], decide: DecideFn, now: number, fence?: Fence): Promise<ReportResult[]>;
   /** Extends the lease of the listed live attempts on a node. Returns the ids still live (others were reclaimed or ended). */
   renewLeases(nodeId: string, attemptIds: number[], expiresAt: number): Promise<number[]>;
   /** Live attempts, optionally of one node. */
   listLiveAttempts(nodeId?: string): Promise<Attempt[]>;
+  /** Attempts assigned to a node and not yet reported started, oldest first: what its agent has to run. */
+  listAssignedAttempts(nodeId: string): Promise<AssignedAttempt[]>;
   /** Live attempts whose lease expired before `now`. */
   listExpiredAttempts(now: number): Promise<Attempt[]>;
 
@@ -59,8 +75,15 @@ export interface Store {
   upsertNode(node: NodeInfo): Promise<void>;
   heartbeatNode(nodeId: string, now: number): Promise<void>;
   /** Marks nodes whose last heartbeat is older than `before` as down; returns their ids. */
-  markNodesDown(before: number): Promise<string[]>;
+  markNodesDown(before: number, fence?: Fence): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;
+  /**
+   * Where a remote agent serves its node's attempt logs (cluster mode), replaced at each of its
+   * registrations; null clears it (a node without a log server: its logs are on the server's disk).
+   */
+  setNodeLogEndpoint(nodeId: string, endpoint: NodeLogEndpoint | null): Promise<void>;
+  /** The node's log endpoint; null when it has none or the node is unknown. */
+  getNodeLogEndpoint(nodeId: string): Promise<NodeLogEndpoint | null>;
   recordTelemetry(samples: DeviceTelemetry[]): Promise<void>;
   /** The newest sample of each device. */
   latestTelemetry(): Promise<DeviceTelemetry[]>;
@@ -73,8 +96,8 @@ export interface Store {
 
   // ── housekeeping and stats ──────────────────────────────────────────────
   /** Deletes up to `limit` jobs (with attempts and events) that finished before `before` and are not in the DLQ. */
-  purgeFinishedJobs(before: number, limit: number): Promise<number>;
-  purgeTelemetry(before: number): Promise<number>;
+  purgeFinishedJobs(before: number, limit: number, fence?: Fence): Promise<number>;
+  purgeTelemetry(before: number, fence?: Fence): Promise<number>;
   /** Job counts by queue and state, DLQ size by queue. */
   jobStats(): Promise<JobStats>;
 }
@@ -92,16 +115,8 @@ export interface JobFilter {
   /** Every listed label must match exactly. */
   labels?: Record<string, string>;
   inDlq?: boolean;
-}
-
-export interface PageRequest {
-  limit: number;
-  cursor?: string;
-}
-
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
+  /** Only jobs owned by this token id. */
+  ownerTokenId?: string;
 }
 
 export type JobSelector = { ids: number[] } | { queue: string };
@@ -129,6 +144,12 @@ export interface AssignedAttempt {
   spec: JobSpec;
   jobCreatedAt: number;
   leaseExpiresAt: number;
+}
+
+/** A remote agent's log server: its base URL and the per-run secret it accepts as a bearer token. */
+export interface NodeLogEndpoint {
+  url: string;
+  secret: string;
 }
 
 export interface StartReport {

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { ExecResult, ExecStart, KillReason, RunningAttempt } from '../executor.js';
-import { killAttemptProcesses } from '../process-tree.js';
+import { attemptMarker, killAttemptProcesses } from '../process-tree.js';
 import type { AttemptLauncher, FromLauncher, LaunchRequest, ToLauncher } from './protocol.js';
 
 /**
@@ -29,6 +29,8 @@ class RemoteAttempt implements RunningAttempt {
   constructor(
     readonly attemptId: number,
     readonly devices: readonly number[],
+    /** Its process marker, to kill what is left of it if the launcher dies. */
+    readonly marker: string,
     private readonly send: (msg: ToLauncher) => void,
   ) {
     this.started = new Promise<ExecStart>((res, rej) => ((this.resolveStarted = res), (this.rejectStarted = rej)));
@@ -69,7 +71,7 @@ export class ProcessLauncher implements AttemptLauncher {
   }
 
   startAttempt(req: LaunchRequest): RunningAttempt {
-    const attempt = new RemoteAttempt(req.attemptId, req.devices, (m) => this.send(m));
+    const attempt = new RemoteAttempt(req.attemptId, req.devices, attemptMarker(req.agentKey, req.attemptId), (m) => this.send(m));
     this.attempts.set(req.attemptId, attempt);
     this.send({ t: 'start', req });
     return attempt;
@@ -124,7 +126,7 @@ export class ProcessLauncher implements AttemptLauncher {
     this.attempts.clear();
     this.log.error({ code, signal, attempts: lost.length }, 'the launcher process died; killing its attempts and starting a new one');
     this.child = this.spawnChild();
-    const killed = (await killAttemptProcesses(lost.map((a) => a.attemptId))).length;
+    const killed = (await killAttemptProcesses(lost.map((a) => a.marker))).length;
     const now = performance.timeOrigin + performance.now();
     for (const a of lost) {
       a.rejectStarted(new Error('launcher died'));

@@ -8,18 +8,19 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export const lsCommand: CommandDef = {
   name: 'ls',
   summary: 'List jobs, newest first',
-  example: 'gpuq ls --state queued,running\ngpuq ls --queue train --label team=vision --limit 20',
+  example: 'gpuq ls --state queued,running\ngpuq ls --queue train --label team=vision --limit 20\ngpuq ls --owner me',
   register(cmd: Command) {
     commonOptions(cmd)
       .option('-s, --state <states>', `comma-separated: ${JOB_STATES.join(',')}`)
       .option('-q, --queue <queue>', 'only this queue')
       .option('-l, --label <k=v>', 'only jobs with this label (repeatable)', collect)
+      .option('--owner <token>', 'only jobs submitted with this token: its id (tok_…), or "me"')
       .option('-n, --limit <n>', 'at most this many (default 50)', (v) => Number(v), 50)
-      .action((o: CommonOptions & { state?: string; queue?: string; label?: string[]; limit: number }) =>
+      .action((o: CommonOptions & { state?: string; queue?: string; label?: string[]; owner?: string; limit: number }) =>
         runAction(async () => {
           const states = o.state?.split(',').filter(Boolean) as JobState[] | undefined;
           for (const s of states ?? []) if (!JOB_STATES.includes(s)) throw new UsageError(`--state: "${s}" is not one of ${JOB_STATES.join(', ')}`);
-          const res = await clientFor(o).list({ state: states, queue: o.queue, labels: keyValues('--label', o.label), limit: o.limit });
+          const res = await clientFor(o).list({ state: states, queue: o.queue, labels: keyValues('--label', o.label), owner: o.owner, limit: o.limit });
           if (o.json) return printJson(res);
           printLine(table(JOB_HEADERS, res.jobs.map((j) => jobRow(j))));
           if (res.nextCursor) printLine(`… more: use --limit, or the API's cursor ${res.nextCursor}`);

@@ -21,6 +21,7 @@ export const showCommand: CommandDef = {
           const cmdline = j.spec.shell !== undefined ? `sh -c ${JSON.stringify(j.spec.shell)}` : j.type === 'noop' ? '(noop)' : (j.spec.command ?? []).map((a) => JSON.stringify(a)).join(' ');
           printLine(`  command ${cmdline}`);
           printLine(`  created ${t(j.createdAt)}  finished ${t(j.finishedAt)}`);
+          if (j.owner !== null) printLine(`  owner   ${j.owner} (${j.ownerTokenId})`);
           if (j.reason) printLine(`  reason  ${j.reason}`);
           if (d.waiting) printLine(`  waiting ${d.waiting}`);
           if (Object.keys(j.spec.labels).length) printLine(`  labels  ${Object.entries(j.spec.labels).map(([k, v]) => `${k}=${v}`).join(' ')}`);

@@ -11,20 +11,23 @@ export const upCommand: CommandDef = {
   name: 'up',
   summary: 'Start gpuq on this machine: API, scheduler and a local agent on the embedded store',
   example:
-    'gpuq up --fake-gpus 4          # no GPU here: 4 simulated GPUs\ngpuq up --data-dir /var/lib/gpuq --durability strict\ngpuq up --database-url postgres://gpuq@db:5432/gpuq   # the store on PostgreSQL',
+    'gpuq up --fake-gpus 4          # no GPU here: 4 simulated GPUs\ngpuq up --database-url postgres://gpuq@db:5432/gpuq --host 0.0.0.0 --no-agent   # a cluster replica; jobs run on `gpuq agent` hosts\ngpuq up --host 0.0.0.0          # reachable from the network: API tokens required\ngpuq up --data-dir /var/lib/gpuq --durability strict\ngpuq up --database-url postgres://gpuq@db:5432/gpuq   # the store on PostgreSQL',
   register(cmd: Command) {
     cmd
       .option('--data-dir <dir>', 'where the database, logs and artifacts live (default ./.gpuq or $GPUQ_DATA_DIR)')
       .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+      .option('--auth <mode>', '"required": every API call needs a token (gpuq token create); "off": no tokens, loopback hosts only (default: off on loopback, required otherwise; or $GPUQ_AUTH)')
       .option('--port <port>', 'port to listen on, 0 for any free one (default 7420)', num)
       .option('--fake-gpus <n>', 'simulate N GPUs instead of discovering real ones (machines without GPUs)', num)
       .option('--database-url <url>', 'keep the store in PostgreSQL (postgres://user:password@host:5432/db) instead of SQLite in the data dir (or $GPUQ_DATABASE_URL)')
       .option('--durability <level>', '"normal": survives a crash of gpuq; "strict": also survives power loss (slower)')
       .option('--retention-days <days>', 'keep finished jobs this long (default 7)', num)
       .option('--lease-seconds <s>', 'reclaim a running attempt whose lease is not renewed for this long (default 30)', num)
+      .option('--leader-lease-seconds <s>', 'cluster mode: a leader that stops renewing is replaced after about this long (default 6)', num)
       .option('--kill-grace-seconds <s>', 'SIGTERM → SIGKILL grace on cancel and timeout (default 10)', num)
       .option('--node-name <name>', 'this node\'s name (default: the hostname)')
       .option('--max-running <n>', 'most exec jobs run at once on this node; the rest wait queued (default max(32, 8 × CPU cores) + GPUs)', num)
+      .option('--no-agent', 'run no local agent: a control-plane server only, for cluster replicas whose jobs run on `gpuq agent` hosts')
       .option('--log-level <level>', 'server log level on stderr (default info)')
       .option('--json', 'print {"url": ...} when ready')
       .action((o: Record<string, unknown>) =>
@@ -33,8 +36,8 @@ export const upCommand: CommandDef = {
           const config = loadServerConfig(rest as ServerOptions);
           const gpuq = await startEmbedded(config);
           // One line, so a supervisor or a script can read it as soon as it appears.
-          if (json) printLine(JSON.stringify({ url: gpuq.url, dataDir: config.dataDir, pid: process.pid }));
-          else printLine(`gpuq is up at ${gpuq.url}  (data: ${config.dataDir}${config.fakeGpus ? `, ${config.fakeGpus} SIMULATED GPUs` : ''})`);
+          if (json) printLine(JSON.stringify({ url: gpuq.url, dataDir: config.dataDir, pid: process.pid, auth: config.auth }));
+          else printLine(`gpuq is up at ${gpuq.url}  (data: ${config.dataDir}${config.fakeGpus ? `, ${config.fakeGpus} SIMULATED GPUs` : ''}, auth ${config.auth})`);
           await new Promise<void>((resolve) => {
             const stop = (sig: string) => {
               warn(`gpuq: ${sig} received, stopping (running jobs are stopped and will be retried)`);

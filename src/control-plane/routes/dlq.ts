@@ -1,23 +1,38 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { auditIdList } from '../audit-log.js';
+import { audited, principalOf, requires } from '../auth.js';
 import type { ServerContext } from '../server-context.js';
 import { dlqQuery, dlqSelectorBody, parseRequest } from '../request-schemas.js';
 
-/** The dead-letter queue: failed jobs that used their attempts, until replayed or purged. */
+/** What a replay or purge selects, for the audit log; reads a body that may be invalid. */
+function dlqTarget(req: FastifyRequest): string {
+  const b = (req.body ?? {}) as { ids?: unknown; all?: unknown; queue?: unknown };
+  if (Array.isArray(b.ids)) return `DLQ jobs${auditIdList(b.ids.filter((i): i is number => typeof i === 'number'))}`;
+  if (b.all === true) return typeof b.queue === 'string' ? `all DLQ jobs of queue ${b.queue}` : 'all DLQ jobs';
+  return 'DLQ (no valid selector)';
+}
+
+/** The dead-letter queue: failed jobs that used their attempts, until replayed or purged (both audited). */
 export function dlqRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get('/v1/dlq', async (req) => {
+  app.get('/v1/dlq', requires('dlq.read'), async (req) => {
     const q = parseRequest(dlqQuery, req.query);
     const page = await ctx.store.listJobs({ inDlq: true, queue: q.queue }, { limit: q.limit, cursor: q.cursor });
     return { jobs: page.items, nextCursor: page.nextCursor };
   });
 
-  app.post('/v1/dlq/replay', async (req) => {
+  app.post('/v1/dlq/replay', requires('dlq.replay', audited('dlq.replay', dlqTarget)), async (req) => {
     const selector = parseRequest(dlqSelectorBody, req.body);
-    const jobs = await ctx.controlPlane.replay(selector);
-    return { replayed: jobs.length, ids: jobs.map((j) => j.id) };
+    return ctx.audit.run(principalOf(req), 'dlq.replay', dlqTarget(req), async () => {
+      const ids = (await ctx.controlPlane.replay(selector)).map((j) => j.id);
+      return { result: { replayed: ids.length, ids }, detail: `replayed ${ids.length} job(s)${auditIdList(ids)}` };
+    });
   });
 
-  app.post('/v1/dlq/purge', async (req) => {
+  app.post('/v1/dlq/purge', requires('dlq.purge', audited('dlq.purge', dlqTarget)), async (req) => {
     const selector = parseRequest(dlqSelectorBody, req.body);
-    return { purged: await ctx.controlPlane.purgeDlq(selector) };
+    return ctx.audit.run(principalOf(req), 'dlq.purge', dlqTarget(req), async () => {
+      const purged = await ctx.controlPlane.purgeDlq(selector);
+      return { result: { purged }, detail: `removed ${purged} job(s) from the DLQ` };
+    });
   });
 }

@@ -1,11 +1,22 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { allows, cancelAction, ownerOf } from '../../core/access.js';
 import { JobNotFoundError, ValidationError } from '../../core/errors.js';
+import type { Job } from '../../core/types.js';
+import { auditIdList } from '../audit-log.js';
+import { audited, forbidden, principalOf, requires } from '../auth.js';
 import type { ServerContext } from '../server-context.js';
 import { cancelBody, jobIdParams, listJobsQuery, parseRequest, queueParams } from '../request-schemas.js';
 
-/** Jobs: submit (one or a batch), get, list, cancel one, cancel a queue. */
+const queueTarget = (req: FastifyRequest): string => `queue ${String((req.params as { queue?: unknown }).queue)}`;
+
+/**
+ * Jobs: submit (one or a batch), get, list, cancel one, cancel a queue.
+ * A submitted job is owned by the submitting token; a submitter cancels only
+ * its own jobs, an operator any (audited when it is someone else's).
+ */
 export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post('/v1/jobs', async (req, reply) => {
+  app.post('/v1/jobs', requires('jobs.submit'), async (req, reply) => {
+    const owner = ownerOf(principalOf(req));
     const body = req.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new ValidationError([{ path: '', message: 'body must be a job spec object, or {"jobs": [spec, ...]} for a batch' }]);
@@ -15,25 +26,29 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const { jobs, ...rest } = body as { jobs: unknown };
       if (!Array.isArray(jobs)) throw new ValidationError([{ path: 'jobs', message: 'must be an array of job specs' }]);
       if (Object.keys(rest).length > 0) throw new ValidationError([{ path: '', message: `unknown field(s) ${Object.keys(rest).map((k) => `"${k}"`).join(', ')} beside "jobs"` }]);
-      const out = await ctx.controlPlane.submit(jobs);
+      const out = await ctx.controlPlane.submit(jobs, owner);
       reply.code(out.some((o) => o.created) ? 201 : 200);
       return { jobs: out.map((o) => ({ id: o.job.id, state: o.job.state, created: o.created })) };
     }
-    const [out] = await ctx.controlPlane.submit([body]);
+    const [out] = await ctx.controlPlane.submit([body], owner);
     reply.code(out!.created ? 201 : 200);
     return { job: out!.job, created: out!.created };
   });
 
-  app.get('/v1/jobs', async (req) => {
+  app.get('/v1/jobs', requires('jobs.read'), async (req) => {
     const q = parseRequest(listJobsQuery, req.query);
+    const principal = principalOf(req);
+    // `me` with auth off: `local` owns the jobs that have no owner, which no filter on a token id finds; say so.
+    if (q.owner === 'me' && principal.kind !== 'token') throw new ValidationError([{ path: 'owner', message: '"me" needs an API token: with auth off, jobs have no owner' }]);
+    const ownerTokenId = q.owner === 'me' && principal.kind === 'token' ? principal.tokenId : q.owner;
     const page = await ctx.store.listJobs(
-      { states: q.state as never, queue: q.queue, labels: q.label },
+      { states: q.state as never, queue: q.queue, labels: q.label, ownerTokenId },
       { limit: q.limit, cursor: q.cursor },
     );
     return { jobs: page.items, nextCursor: page.nextCursor };
   });
 
-  app.get('/v1/jobs/:id', async (req) => {
+  app.get('/v1/jobs/:id', requires('jobs.read'), async (req) => {
     const { id } = parseRequest(jobIdParams, req.params);
     const job = await ctx.controlPlane.getJob(id);
     const [attempts, events] = await Promise.all([ctx.store.listAttempts(id), ctx.store.listEvents(id)]);
@@ -41,19 +56,38 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { job, attempts, events, waiting };
   });
 
-  app.post('/v1/jobs/:id/cancel', async (req) => {
+  // Needs jobs.cancel.own to enter; cancelling another token's job needs jobs.cancel.any, checked here because it depends on the job.
+  app.post('/v1/jobs/:id/cancel', requires('jobs.cancel.own'), async (req) => {
+    const principal = principalOf(req);
     const { id } = parseRequest(jobIdParams, req.params);
     const { reason } = parseRequest(cancelBody, req.body ?? undefined);
-    const outcome = await ctx.controlPlane.cancel({ ids: [id] }, reason ?? 'cancelled by user');
-    const job = outcome.cancelled[0] ?? (await ctx.store.getJob(id));
-    if (!job) throw new JobNotFoundError(id);
-    return { job, cancelled: outcome.cancelled.length === 1 };
+    const current = await ctx.controlPlane.getJob(id);
+    const cancel = async (): Promise<{ job: Job; cancelled: boolean }> => {
+      const outcome = await ctx.controlPlane.cancel({ ids: [id] }, reason ?? 'cancelled by user');
+      const job = outcome.cancelled[0] ?? (await ctx.store.getJob(id));
+      if (!job) throw new JobNotFoundError(id);
+      return { job, cancelled: outcome.cancelled.length === 1 };
+    };
+    if (cancelAction(principal, current.ownerTokenId) === 'jobs.cancel.own') return cancel();
+    const target = `job ${id}${current.owner !== null ? ` (owner ${current.owner})` : ''}`;
+    if (!allows(principal, 'jobs.cancel.any')) {
+      const refusal = forbidden(principal, 'jobs.cancel.any', `job ${id} belongs to ${current.owner === null ? 'no token' : `token "${current.owner}"`}`);
+      await ctx.audit.record(ctx.audit.entry(principal, 'jobs.cancel.any', target, 'denied', refusal.message));
+      throw refusal;
+    }
+    return ctx.audit.run(principal, 'jobs.cancel.any', target, async () => {
+      const result = await cancel();
+      return { result, detail: result.cancelled ? `cancelled${reason ? `: ${reason}` : ''}` : `already ${result.job.state}; nothing to cancel` };
+    });
   });
 
-  app.post('/v1/queues/:queue/cancel', async (req) => {
+  app.post('/v1/queues/:queue/cancel', requires('queue.cancel', audited('queue.cancel', queueTarget)), async (req) => {
     const { queue } = parseRequest(queueParams, req.params);
     const { reason } = parseRequest(cancelBody, req.body ?? undefined);
-    const outcome = await ctx.controlPlane.cancel({ queue }, reason ?? `queue ${queue} cancelled by user`);
-    return { cancelled: outcome.cancelled.length, ids: outcome.cancelled.map((j) => j.id) };
+    return ctx.audit.run(principalOf(req), 'queue.cancel', `queue ${queue}`, async () => {
+      const outcome = await ctx.controlPlane.cancel({ queue }, reason ?? `queue ${queue} cancelled by user`);
+      const ids = outcome.cancelled.map((j) => j.id);
+      return { result: { cancelled: ids.length, ids }, detail: `cancelled ${ids.length} job(s)${auditIdList(ids)}${reason ? `: ${reason}` : ''}` };
+    });
   });
 }

@@ -1,18 +1,23 @@
-import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
+import { readLog, readLogFrom } from '../../agent/log-files.js';
 import { GpuqError } from '../../core/errors.js';
 import type { Attempt } from '../../core/types.js';
+import { requires } from '../auth.js';
+import { followRemoteLog, readRemoteLog } from '../remote-logs.js';
 import type { ServerContext } from '../server-context.js';
 import { jobIdParams, logsQuery, parseRequest } from '../request-schemas.js';
 
 const FOLLOW_POLL_MS = 100;
-const TAIL_WINDOW_BYTES = 8 * 1024 * 1024;
 
-/** Logs of an attempt (the latest by default): whole, the last N lines, or followed as a stream until the attempt ends. */
+/**
+ * Logs of an attempt (the latest by default): whole, the last N lines, or followed as a stream until the attempt ends.
+ * An attempt run by a remote agent (its node registered a log endpoint) is read through that agent (remote-logs.ts);
+ * any other from this server's disk.
+ */
 export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get('/v1/jobs/:id/logs', async (req, reply) => {
+  app.get('/v1/jobs/:id/logs', requires('jobs.read'), async (req, reply) => {
     const { id } = parseRequest(jobIdParams, req.params);
     const q = parseRequest(logsQuery, req.query);
     await ctx.controlPlane.getJob(id);
@@ -30,10 +35,17 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const a = await pick();
       if (!a) throw new GpuqError('NOT_FOUND', `job ${id} has not started yet: no log (use follow=true to wait for it)`);
       reply.header('x-gpuq-attempt', String(a.number));
-      return a.logPath ? await readLog(a.logPath, q.tail) : '';
+      // No log path: the attempt has not started, so there is no log anywhere yet.
+      if (!a.logPath) return '';
+      const endpoint = await ctx.store.getNodeLogEndpoint(a.nodeId);
+      return (endpoint ? await readRemoteLog(endpoint, a, q.tail) : await readLog(a.logPath, q.tail)).text;
     }
     let closed = false;
-    req.raw.on('close', () => (closed = true));
+    const gone = new AbortController();
+    req.raw.on('close', () => {
+      closed = true;
+      gone.abort();
+    });
     const jobDone = async () => {
       const j = await ctx.store.getJob(id);
       return !j || j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled';
@@ -47,18 +59,34 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
         a = await pick();
       }
       if (!a) return;
+      const picked = a;
+      const endpoint = await ctx.store.getNodeLogEndpoint(a.nodeId);
+      if (endpoint) {
+        const initial = q.tail !== undefined && a.logPath ? await readRemoteLog(endpoint, a, q.tail) : { text: '', end: 0 };
+        if (initial.text !== '') yield initial.text;
+        yield* followRemoteLog(a, initial.end, {
+          signal: gone.signal,
+          ended: async () => {
+            const cur = await ctx.store.getAttempt(picked.id);
+            return !cur || cur.endedAt !== null;
+          },
+          endpoint: () => ctx.store.getNodeLogEndpoint(picked.nodeId),
+          retryMs: FOLLOW_POLL_MS,
+        });
+        return;
+      }
       let offset = 0;
       if (a.logPath && q.tail !== undefined) {
         const initial = await readLog(a.logPath, q.tail);
-        offset = (await fileSize(a.logPath)) ?? 0;
-        yield initial;
+        offset = initial.end;
+        yield initial.text;
       }
       for (;;) {
         if (closed) return;
         const cur = await ctx.store.getAttempt(a.id);
         const path = cur?.logPath ?? a.logPath;
         if (path) {
-          const chunk = await readFrom(path, offset);
+          const chunk = await readLogFrom(path, offset);
           if (chunk.length > 0) {
             offset += chunk.length;
             yield chunk;
@@ -71,50 +99,4 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
     }
     return reply.send(Readable.from(follow()));
   });
-}
-
-async function fileSize(path: string): Promise<number | null> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return null;
-  }
-}
-
-async function readFrom(path: string, offset: number): Promise<Buffer> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch {
-    return Buffer.alloc(0);
-  }
-  try {
-    const size = (await fh.stat()).size;
-    if (size <= offset) return Buffer.alloc(0);
-    const buf = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** The whole log, or its last `tail` lines (looking at most at its last 8 MiB). */
-async function readLog(path: string, tail: number | undefined): Promise<string> {
-  const size = await fileSize(path);
-  if (size === null) return '';
-  const start = tail === undefined ? 0 : Math.max(0, size - TAIL_WINDOW_BYTES);
-  const chunks: Buffer[] = [];
-  let offset = start;
-  for (;;) {
-    const c = await readFrom(path, offset);
-    if (c.length === 0) break;
-    chunks.push(c);
-    offset += c.length;
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (tail === undefined) return text;
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  return lines.slice(Math.max(0, lines.length - tail)).map((l) => `${l}\n`).join('');
 }

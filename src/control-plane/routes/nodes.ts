@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { GpuqError } from '../../core/errors.js';
+import { requires } from '../auth.js';
 import type { ServerContext } from '../server-context.js';
 import { nodeDeviceParams, parseRequest, telemetryQuery } from '../request-schemas.js';
 
 /** Nodes and their devices, with the latest telemetry and what each device is running. */
 export function nodeRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get('/v1/nodes', async () => {
+  app.get('/v1/nodes', requires('nodes.read'), async () => {
     const [nodes, telemetry, live] = await Promise.all([ctx.store.listNodes(), ctx.store.latestTelemetry(), ctx.store.listLiveAttempts()]);
     const latest = new Map(telemetry.map((t) => [`${t.nodeId}/${t.index}`, t]));
     const holder = new Map<string, { jobId: number; attemptId: number }>();
@@ -22,7 +23,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ServerContext): void {
     };
   });
 
-  app.get('/v1/nodes/:node/devices/:index/telemetry', async (req) => {
+  app.get('/v1/nodes/:node/devices/:index/telemetry', requires('nodes.read'), async (req) => {
     const { node, index } = parseRequest(nodeDeviceParams, req.params);
     const { sinceMs } = parseRequest(telemetryQuery, req.query);
     const nodes = await ctx.store.listNodes();

@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { jobSpecSchema } from '../../core/job-spec.js';
+import { requires, type RouteAccess } from '../auth.js';
 import { HTTP_STATUS } from '../http-errors.js';
+import { registerBody } from '../agent-schemas.js';
+import { newTokenBody } from '../request-schemas.js';
 import type { ServerContext } from '../server-context.js';
 
 type Op = { summary: string; body?: string; query?: string[]; ok?: number; stream?: boolean };
@@ -10,10 +13,10 @@ type Op = { summary: string; body?: string; query?: string[]; ok?: number; strea
 const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/jobs': {
     post: { summary: 'Submit a job (a JobSpec) or a batch ({"jobs": [JobSpec, ...]}, at most 5000). 201 when created, 200 when an idempotencyKey matched an existing job.', body: 'JobSpec', ok: 201 },
-    get: { summary: 'List jobs, newest first.', query: ['state', 'queue', 'label', 'limit', 'cursor'] },
+    get: { summary: 'List jobs, newest first; owner=<token id> or owner=me for one token\'s jobs.', query: ['state', 'queue', 'label', 'owner', 'limit', 'cursor'] },
   },
   '/v1/jobs/{id}': { get: { summary: 'A job with its attempts and every recorded transition.' } },
-  '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel a job; a running attempt gets SIGTERM, then SIGKILL after the grace period.' } },
+  '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel a job; a running attempt gets SIGTERM, then SIGKILL after the grace period. A submitter may cancel only the jobs its token submitted (jobs.cancel.any, operator, for anyone\'s; audited).' } },
   '/v1/jobs/{id}/logs': { get: { summary: 'Log of an attempt (latest by default); follow=true streams until it ends.', query: ['attempt', 'tail', 'follow'], stream: true } },
   '/v1/queues/{queue}/cancel': { post: { summary: 'Cancel every queued and running job of a queue.' } },
   '/v1/dlq': { get: { summary: 'Jobs in the dead-letter queue.', query: ['queue', 'limit', 'cursor'] } },
@@ -25,6 +28,18 @@ const ROUTES: Record<string, Record<string, Op>> = {
     get: { summary: 'The maintenance mode.' },
     post: { summary: 'Set the maintenance mode: {"mode": "drain"} refuses new jobs (503) and starts nothing new; {"mode": "normal"} resumes. Survives restarts.' },
   },
+  '/v1/tokens': {
+    post: { summary: 'Create an API token: {"name", "role"}. The answer holds the token itself, shown this once; only its SHA-256 is stored. Audited.', body: 'NewToken', ok: 201 },
+    get: { summary: 'API tokens (never their hashes); all=true includes revoked ones.', query: ['all'] },
+  },
+  '/v1/tokens/{id}': { delete: { summary: 'Revoke a token: it is refused (401) from now on, on every server. Audited.' } },
+  '/v1/audit': { get: { summary: 'The audit log of operator actions (who, when, what, target, outcome ok|denied|failed, detail), newest first.', query: ['action', 'limit', 'cursor'] } },
+  '/v1/status/leader': { get: { summary: 'Which server leads the control plane (schedules, reclaims, purges), its term and lease; and whether this server leads.' } },
+  '/v1/agents/register': { post: { summary: 'A remote agent (gpuq agent) registers its node: {"node": {id, hostname, labels, cpus, memoryMb, maxRunning, devices, incarnation}, "logUrl"?, "logSecret"?}. Answers {sessionId, liveAttemptIds} (the attempts the store still holds live on the node); replaces the node\'s previous session.', body: 'AgentRegistration' } },
+  '/v1/agents/{nodeId}/work': { get: { summary: 'Long-poll of an agent session for work: answers {seq, run: [attempts], cancel: [{attemptId, reason}]} at once when something is queued, else within waitMs (default 25000). Messages stay queued until acknowledged with ack=<seq> on the next poll (at-least-once). 410 AGENT_SESSION_EXPIRED: register again.', query: ['session', 'ack', 'waitMs'] } },
+  '/v1/agents/{nodeId}/heartbeat': { post: { summary: 'Renews the leases of the node\'s running attempts ({"runningAttemptIds", "telemetry"?}); answers {liveAttemptIds}: the agent kills any attempt not listed (reclaimed).' } },
+  '/v1/agents/{nodeId}/started': { post: { summary: 'Attempt starts ({"reports": [{attemptId, pid, logPath, startedAt}]}); answers {results: [{attemptId, accepted}]}. Fenced by attempt: a report for an attempt that is no longer live changes nothing.' } },
+  '/v1/agents/{nodeId}/ended': { post: { summary: 'Attempt ends ({"reports": [{attemptId, end: {state, retryable, reason}, exitCode, signal, endedAt, ...}]}); fenced by attempt like starts.' } },
   '/healthz': { get: { summary: 'Liveness: {"status":"ok"}.' } },
   '/health/ready': { get: { summary: 'Readiness: the store answers and the scheduler is alive (503 otherwise).' } },
   '/health/detailed': { get: { summary: 'Store, scheduler, agents, devices, maintenance mode and version.' } },
@@ -32,17 +47,36 @@ const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/openapi.json': { get: { summary: 'This document.' } },
 };
 
-export function openApiDocument(version: string): unknown {
+/** The OpenAPI path of a fastify route: /v1/jobs/:id → /v1/jobs/{id}. */
+const openApiPath = (url: string): string => url.replace(/:(\w+)/g, '{$1}');
+
+/**
+ * The document, built from the table above and from what each registered route
+ * requires (`access`, keyed "METHOD /fastify/:path"): a route missing from
+ * either is an error, so the document cannot fall behind the API.
+ */
+export function openApiDocument(version: string, access: ReadonlyMap<string, RouteAccess>): unknown {
+  const needs = new Map<string, RouteAccess>();
+  for (const [key, a] of access) {
+    const [method, url] = key.split(' ');
+    needs.set(`${method!.toLowerCase()} ${openApiPath(url!)}`, a);
+  }
   const paths: Record<string, unknown> = {};
   for (const [path, ops] of Object.entries(ROUTES)) {
     const entry: Record<string, unknown> = {};
     for (const [method, op] of Object.entries(ops)) {
+      const action = needs.get(`${method} ${path}`);
+      if (action === undefined) throw new Error(`the OpenAPI table lists ${method.toUpperCase()} ${path}, which the server does not register`);
+      needs.delete(`${method} ${path}`);
       const params = [
         ...[...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } })),
         ...(op.query ?? []).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
       ];
       entry[method] = {
         summary: op.summary,
+        // Public routes need no token; every other one needs a token whose role has the action (with auth on).
+        security: action === 'public' ? [] : [{ bearerToken: [] }],
+        'x-gpuq-action': action,
         ...(params.length > 0 ? { parameters: params } : {}),
         ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.body}` } } } } } : {}),
         responses: {
@@ -53,13 +87,22 @@ export function openApiDocument(version: string): unknown {
     }
     paths[path] = entry;
   }
+  if (needs.size > 0) throw new Error(`the OpenAPI table misses ${[...needs.keys()].join(', ')}`);
   return {
     openapi: '3.1.0',
-    info: { title: 'gpuq', version, description: 'GPU job orchestrator API.' },
+    info: {
+      title: 'gpuq',
+      version,
+      description:
+        'GPU job orchestrator API. With auth on (`gpuq up --auth required`, the default off loopback) every route but the public ones needs `Authorization: Bearer <token>`; `x-gpuq-action` names the action a route needs, and roles grant actions: viewer (read) ⊂ submitter (submit, cancel own jobs) ⊂ operator (cancel any, queues, DLQ replay and purge, maintenance, audit log) ⊂ admin (tokens); agent (agent endpoints only).',
+    },
     paths,
     components: {
+      securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer', description: 'An API token (gpuq_…), from `gpuq token create`.' } },
       schemas: {
         JobSpec: z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }),
+        NewToken: z.toJSONSchema(newTokenBody, { io: 'input', unrepresentable: 'any' }),
+        AgentRegistration: z.toJSONSchema(registerBody, { io: 'input', unrepresentable: 'any' }),
         Error: {
           type: 'object',
           required: ['error'],
@@ -81,6 +124,7 @@ export function openApiDocument(version: string): unknown {
 }
 
 export function openApiRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const doc = openApiDocument(ctx.version);
-  app.get('/v1/openapi.json', async () => doc);
+  app.get('/v1/openapi.json', requires('public'), async () => doc);
+  // Registered last: every other route is in app.routeAccess by now. Built once, at start, so a mismatch fails the start, not a request.
+  const doc = openApiDocument(ctx.version, app.routeAccess);
 }

@@ -40,6 +40,23 @@ export function nodeContract(ctx: ContractContext): void {
     });
   });
 
+  describe('node log endpoints', () => {
+    it('keeps a node\'s log endpoint until replaced or cleared; none for unknown nodes', async () => {
+      await ctx.store.upsertNode(node('n1', 1));
+      expect(await ctx.store.getNodeLogEndpoint('n1')).toBeNull();
+      await ctx.store.setNodeLogEndpoint('n1', { url: 'http://10.0.0.1:7421', secret: 's1' });
+      await ctx.store.setNodeLogEndpoint('unknown', { url: 'http://10.0.0.9:1', secret: 'x' });
+      expect(await ctx.store.getNodeLogEndpoint('n1')).toEqual({ url: 'http://10.0.0.1:7421', secret: 's1' });
+      expect(await ctx.store.getNodeLogEndpoint('unknown')).toBeNull();
+      // A re-registration keeps it (the registering agent replaces it); the public node record never shows the secret.
+      await ctx.store.upsertNode(node('n1', 2));
+      expect(await ctx.store.getNodeLogEndpoint('n1')).toEqual({ url: 'http://10.0.0.1:7421', secret: 's1' });
+      expect(JSON.stringify(await ctx.store.listNodes())).not.toContain('s1');
+      await ctx.store.setNodeLogEndpoint('n1', null);
+      expect(await ctx.store.getNodeLogEndpoint('n1')).toBeNull();
+    });
+  });
+
   describe('telemetry', () => {
     const sample = (nodeId: string, index: number, at: number, utilizationPct: number): DeviceTelemetry => ({
       nodeId, index, at, utilizationPct, memoryUsedMb: 1024, temperatureC: 60, powerW: 300.5, eccCorrected: 0, eccUncorrected: null,

@@ -362,4 +362,32 @@ export function schedulingContract(ctx: ContractContext): void {
       expect(await ctx.store.renewLeases('n1', [], T0 + 9000)).toEqual([]);
     });
   });
+
+  describe('listAssignedAttempts', () => {
+    it("lists a node's attempts that are assigned and not yet started, with what the agent needs to run them", async () => {
+      await ctx.store.upsertNode(node('n1', 2));
+      await ctx.store.upsertNode(node('n2', 0));
+      const a = await submit(ctx.store, { type: 'exec', command: ['train', '--lr', '0.1'], gpus: 1, env: { A: '1' } }, T0 + 0.5);
+      const b = await submit(ctx.store, { type: 'exec', command: ['true'] });
+      const c = await submit(ctx.store, { type: 'exec', command: ['true'] });
+      const d = await submit(ctx.store, { type: 'exec', command: ['true'] });
+      const attemptA = await assign(ctx.store, a, 'n1', [1], T0 + 1);
+      await start(ctx.store, b, 'n1', []);
+      await assign(ctx.store, c, 'n2', []);
+      const attemptD = await assign(ctx.store, d, 'n1', []);
+      const listed = await ctx.store.listAssignedAttempts('n1');
+      expect(listed.map((x) => x.attemptId)).toEqual([attemptA, attemptD]);
+      expect(listed[0]).toEqual({
+        attemptId: attemptA,
+        jobId: a,
+        number: 1,
+        nodeId: 'n1',
+        devices: [1],
+        spec: spec({ type: 'exec', command: ['train', '--lr', '0.1'], gpus: 1, env: { A: '1' } }),
+        jobCreatedAt: T0 + 0.5,
+        leaseExpiresAt: T0 + 1 + LEASE_MS,
+      });
+      expect(await ctx.store.listAssignedAttempts('n3')).toEqual([]);
+    });
+  });
 }

@@ -1,6 +1,7 @@
 import { isLive, isTerminal } from '../../core/job-states.js';
 import type { Attempt, JobState } from '../../core/types.js';
-import type { DecideFn, EndReport, ReportResult, StartReport } from '../store.js';
+import type { JobSpec } from '../../core/job-spec.js';
+import type { AssignedAttempt, DecideFn, EndReport, ReportResult, StartReport } from '../store.js';
 import type { Sql } from './postgres-pool.js';
 import { ATTEMPT_COLUMNS, attemptFromRow, type AttemptRow } from './rows.js';
 import { EventBatch, insertEventsSql, LIVE_ATTEMPT } from './shared-sql.js';
@@ -73,6 +74,9 @@ const WRITE_JOBS_STARTED = `WITH started AS (
 const RENEW_LEASES = `UPDATE attempts SET lease_expires_at = $1 WHERE id = ANY($2::bigint[]) AND node_id = $3 AND ${LIVE_ATTEMPT} RETURNING id`;
 const SELECT_LIVE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} ORDER BY id`;
 /** Parameters: node_id. */
+/** $1 node id. */
+const SELECT_ASSIGNED_ON_NODE = `SELECT a.id, a.job_id, a.number, a.node_id, a.devices, a.lease_expires_at, j.spec, j.created_at
+  FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.state = 'assigned' AND a.node_id = $1 ORDER BY a.id`;
 const SELECT_LIVE_ON_NODE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND node_id = $1 ORDER BY id`;
 /** Parameters: now. */
 const SELECT_EXPIRED = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND lease_expires_at < $1 ORDER BY lease_expires_at, id`;
@@ -221,6 +225,11 @@ export async function renewLeases(sql: Sql, nodeId: string, attemptIds: number[]
 export async function listLiveAttempts(sql: Sql, nodeId?: string): Promise<Attempt[]> {
   const rows = nodeId === undefined ? await sql.query<AttemptRow>(SELECT_LIVE) : await sql.query<AttemptRow>(SELECT_LIVE_ON_NODE, [nodeId]);
   return rows.map(attemptFromRow);
+}
+
+export async function listAssignedAttempts(sql: Sql, nodeId: string): Promise<AssignedAttempt[]> {
+  const rows = await sql.query<{ id: number; job_id: number; number: number; node_id: string; devices: number[]; lease_expires_at: number; spec: JobSpec; created_at: number }>(SELECT_ASSIGNED_ON_NODE, [nodeId]);
+  return rows.map((r) => ({ attemptId: r.id, jobId: r.job_id, number: r.number, nodeId: r.node_id, devices: r.devices, spec: r.spec, jobCreatedAt: r.created_at, leaseExpiresAt: r.lease_expires_at }));
 }
 
 export async function listExpiredAttempts(sql: Sql, now: number): Promise<Attempt[]> {

@@ -1,3 +1,4 @@
+import type { JobOwner } from '../../core/access.js';
 import { ValidationError } from '../../core/errors.js';
 import type { JobSpec } from '../../core/job-spec.js';
 import type { Attempt, Job, JobEvent, JobState } from '../../core/types.js';
@@ -24,13 +25,13 @@ const NEXT_JOB_IDS = `SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id
  * one order instead of deadlocking.
  * Parameters: id bigint[], name, queue, type text[], priority, gpus int[], cpus float8[], memory_mb bigint[],
  * node_selector, labels (JSON text[]), spec (JSON text[]), backoff_initial_s, backoff_max_s, backoff_multiplier float8[],
- * idempotency_key text[], attempt_limit int[], now.
+ * idempotency_key text[], attempt_limit int[], now, owner, owner_token_id (one owner for the whole batch).
  */
 const INSERT_JOBS = `WITH inserted AS (
     INSERT INTO jobs (id, name, queue, type, state, priority, gpus, cpus, memory_mb, node_selector, labels, spec,
-      backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, not_before, created_at, updated_at)
+      backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, not_before, created_at, updated_at, owner, owner_token_id)
     SELECT id, name, queue, type, 'queued', priority, gpus, cpus, memory_mb, node_selector::jsonb, labels::jsonb, spec::json,
-      backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, $17, $17, $17
+      backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, $17, $17, $17, $18::text, $19::text
     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::float8[], $8::bigint[], $9::text[], $10::text[],
       $11::text[], $12::float8[], $13::float8[], $14::float8[], $15::text[], $16::int[])
       AS j(id, name, queue, type, priority, gpus, cpus, memory_mb, node_selector, labels, spec, backoff_initial_s, backoff_max_s,
@@ -116,7 +117,7 @@ const STATS_DLQ = `SELECT queue, count(*) AS count FROM jobs WHERE in_dlq GROUP 
 type JobRowWithFrom = JobRow & { from_state: string };
 
 /** Inserts the jobs whose key is new; a spec whose key exists (stored, or earlier in the batch) returns that job. */
-export async function submitJobs(sql: Sql, specs: JobSpec[], now: number): Promise<SubmitOutcome[]> {
+export async function submitJobs(sql: Sql, specs: JobSpec[], now: number, owner: JobOwner | null = null): Promise<SubmitOutcome[]> {
   if (specs.length === 0) return [];
   const byKey = new Map<string, Job>();
   const remember = (rows: JobRow[]) => {
@@ -144,11 +145,11 @@ export async function submitJobs(sql: Sql, specs: JobSpec[], now: number): Promi
       ids, col((s) => s.name), col((s) => s.queue), col((s) => s.type), col((s) => s.priority), col((s) => s.gpus), col((s) => s.cpus),
       col((s) => s.memoryMb), col((s) => JSON.stringify(s.nodeSelector)), col((s) => JSON.stringify(s.labels)), col((s) => JSON.stringify(s)),
       col((s) => s.backoff.initialSeconds), col((s) => s.backoff.maxSeconds), col((s) => s.backoff.multiplier), col((s) => s.idempotencyKey ?? null),
-      col((s) => s.maxAttempts), now,
+      col((s) => s.maxAttempts), now, owner?.name ?? null, owner?.tokenId ?? null,
     ];
     const inserted = new Set((await sql.query<{ job_id: number }>(INSERT_JOBS, params)).map((r) => r.job_id));
     fresh.forEach((specIndex, i) => {
-      if (inserted.has(ids[i]!)) created[specIndex] = newJob(ids[i]!, specs[specIndex]!, now);
+      if (inserted.has(ids[i]!)) created[specIndex] = newJob(ids[i]!, specs[specIndex]!, now, owner);
     });
     // A key another replica inserted since the first look: its job is the one to return.
     const raced = fresh.filter((i) => created[i] === undefined).map((i) => specs[i]!.idempotencyKey!);
@@ -246,7 +247,7 @@ export async function jobStats(sql: Sql): Promise<JobStats> {
 }
 
 /** The job just inserted, built from its spec: the submit path reads nothing back. */
-function newJob(id: number, spec: JobSpec, now: number): Job {
+function newJob(id: number, spec: JobSpec, now: number, owner: JobOwner | null): Job {
   return {
     id,
     name: spec.name,
@@ -267,6 +268,8 @@ function newJob(id: number, spec: JobSpec, now: number): Job {
     updatedAt: now,
     startedAt: null,
     finishedAt: null,
+    owner: owner?.name ?? null,
+    ownerTokenId: owner?.tokenId ?? null,
   };
 }
 

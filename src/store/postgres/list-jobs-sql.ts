@@ -27,6 +27,7 @@ export function listJobsSql(filter: JobFilter, afterId: number | null, limit: nu
   if (afterId !== null) common.push(`id < ${bind(afterId)}`);
   if (filter.queue !== undefined) common.push(`queue = ${bind(filter.queue)}`);
   if (filter.inDlq !== undefined) common.push(filter.inDlq ? 'in_dlq' : 'NOT in_dlq');
+  if (filter.ownerTokenId !== undefined) common.push(`owner_token_id = ${bind(filter.ownerTokenId)}`);
   if (filter.labels !== undefined && Object.keys(filter.labels).length > 0) common.push(`labels @> ${bind(JSON.stringify(filter.labels))}::jsonb`);
   const lim = bind(limit);
 

@@ -1,4 +1,5 @@
 import type { DeviceTelemetry, MaintenanceMode, NodeInfo } from '../../core/types.js';
+import type { NodeLogEndpoint } from '../store.js';
 import type { Sql } from './postgres-pool.js';
 import { deviceFromRow, nodeFromRow, TELEMETRY_COLUMNS, telemetryFromRow, type DeviceRow, type NodeRow, type TelemetryRow } from './rows.js';
 
@@ -22,6 +23,10 @@ const MARK_DOWN = `UPDATE nodes SET state = 'down'
   RETURNING id`;
 const SELECT_NODES = `SELECT id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state FROM nodes ORDER BY id`;
 const SELECT_DEVICES = `SELECT node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy FROM devices ORDER BY node_id, device_index`;
+/** Parameters: log_url, log_secret (both null to clear), id. */
+const SET_LOG_ENDPOINT = `UPDATE nodes SET log_url = $1, log_secret = $2 WHERE id = $3`;
+/** Parameters: id. */
+const SELECT_LOG_ENDPOINT = `SELECT log_url, log_secret FROM nodes WHERE id = $1`;
 
 /**
  * Appends the samples to the history, and keeps the newest sample of each device: within the batch the
@@ -86,6 +91,15 @@ export async function listNodes(sql: Sql): Promise<NodeInfo[]> {
     else devices.set(d.node_id, [d]);
   }
   return (await sql.query<NodeRow>(SELECT_NODES)).map((n) => nodeFromRow(n, (devices.get(n.id) ?? []).map(deviceFromRow)));
+}
+
+export async function setNodeLogEndpoint(sql: Sql, nodeId: string, endpoint: NodeLogEndpoint | null): Promise<void> {
+  await sql.execute(SET_LOG_ENDPOINT, [endpoint?.url ?? null, endpoint?.secret ?? null, nodeId]);
+}
+
+export async function getNodeLogEndpoint(sql: Sql, nodeId: string): Promise<NodeLogEndpoint | null> {
+  const [row] = await sql.query<{ log_url: string | null; log_secret: string | null }>(SELECT_LOG_ENDPOINT, [nodeId]);
+  return row?.log_url != null && row.log_secret != null ? { url: row.log_url, secret: row.log_secret } : null;
 }
 
 export async function recordTelemetry(sql: Sql, samples: DeviceTelemetry[]): Promise<void> {

@@ -132,7 +132,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * (`-c search_path=…`), so every connection of the pool uses it from its first statement;
  * `options` from the URL are kept (pg lets the URL's values win over ours, so they are merged here).
  */
-function connectionConfig(url: string, schema: string | undefined): { connectionString: string; options?: string } {
+export function connectionConfig(url: string, schema: string | undefined): { connectionString: string; options?: string } {
   if (schema === undefined) return { connectionString: url };
   if (!SCHEMA_NAME.test(schema)) throw new ValidationError([{ path: 'schema', message: 'must be a plain lower-case identifier (a-z, 0-9, _; at most 63 characters)' }]);
   const parsed = new URL(url);

@@ -1,11 +1,16 @@
 import { systemClock } from '../../core/clock.js';
+import type { Fence } from '../leadership.js';
+import { announcing, type StoreMethods } from '../announce.js';
 import type { Store } from '../store.js';
+import * as access from './access-queries.js';
 import * as attempts from './attempt-queries.js';
 import * as jobs from './job-queries.js';
+import * as leader from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import * as nodes from './node-queries.js';
+import { PgNotifications } from './notifications.js';
 import * as placement from './placement-queries.js';
-import { createDatabase, mapError } from './postgres-pool.js';
+import { createDatabase, mapError, type Sql } from './postgres-pool.js';
 
 /**
  * The Store on PostgreSQL through node-postgres, for cluster mode: several
@@ -52,21 +57,26 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     throw mapError(err);
   }
 
+  // One channel per schema: installations sharing a database do not hear each other.
+  const [{ schema } = { schema: 'public' }] = await db.query<{ schema: string }>('SELECT current_schema() AS schema');
+  const notifications = new PgNotifications(db, opts.url, opts.schema, `gpuq_events_${schema}`.slice(0, 63));
+
   let closed = false;
-  return {
+  const methods: StoreMethods = {
     migrate: async () => {
       await runMigrations(db, systemClock.now(), opts.schema);
     },
     close: async () => {
       if (closed) return;
       closed = true;
+      await notifications.close();
       await db.end();
     },
     ping: async () => {
       await db.query('SELECT 1');
     },
 
-    submitJobs: (specs, now) => db.write((sql) => jobs.submitJobs(sql, specs, now)),
+    submitJobs: (specs, now, owner) => db.write((sql) => jobs.submitJobs(sql, specs, now, owner ?? null)),
     getJob: (id) => jobs.getJob(db, id),
     listJobs: (filter, page) => jobs.listJobs(db, filter, page),
     listAttempts: (jobId) => jobs.listAttempts(db, jobId),
@@ -77,17 +87,20 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     purgeDlq: (selector, now) => jobs.purgeDlq(db, selector, now),
 
     schedulingSnapshot: (now, limit) => db.read((sql) => placement.schedulingSnapshot(sql, now, limit)),
-    applyPlan: (placements, now, leaseMs) => db.write((sql) => placement.applyPlan(sql, placements, now, leaseMs)),
+    applyPlan: (placements, now, leaseMs, fence) => db.write(fenced(fence, (sql) => placement.applyPlan(sql, placements, now, leaseMs))),
     markRunning: (reports, now) => db.write((sql) => attempts.markRunning(sql, reports, now)),
-    endAttempts: (reports, decide, now) => db.write((sql) => attempts.endAttempts(sql, reports, decide, now)),
+    endAttempts: (reports, decide, now, fence) => db.write(fenced(fence, (sql) => attempts.endAttempts(sql, reports, decide, now))),
     renewLeases: (nodeId, attemptIds, expiresAt) => attempts.renewLeases(db, nodeId, attemptIds, expiresAt),
     listLiveAttempts: (nodeId) => attempts.listLiveAttempts(db, nodeId),
+    listAssignedAttempts: (nodeId) => attempts.listAssignedAttempts(db, nodeId),
     listExpiredAttempts: (now) => attempts.listExpiredAttempts(db, now),
 
     upsertNode: (node) => db.write((sql) => nodes.upsertNode(sql, node)),
     heartbeatNode: (nodeId, now) => nodes.heartbeatNode(db, nodeId, now),
-    markNodesDown: (before) => nodes.markNodesDown(db, before),
+    markNodesDown: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.markNodesDown(sql, before))) : nodes.markNodesDown(db, before)),
     listNodes: () => db.read((sql) => nodes.listNodes(sql)),
+    setNodeLogEndpoint: (nodeId, endpoint) => nodes.setNodeLogEndpoint(db, nodeId, endpoint),
+    getNodeLogEndpoint: (nodeId) => nodes.getNodeLogEndpoint(db, nodeId),
     recordTelemetry: (samples) => nodes.recordTelemetry(db, samples),
     latestTelemetry: () => nodes.latestTelemetry(db),
     telemetryHistory: (nodeId, index, since) => nodes.telemetryHistory(db, nodeId, index, since),
@@ -95,8 +108,33 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     getMaintenanceMode: () => nodes.getMaintenanceMode(db),
     setMaintenanceMode: (mode, now) => nodes.setMaintenanceMode(db, mode, now),
 
-    purgeFinishedJobs: (before, limit) => jobs.purgeFinishedJobs(db, before, limit),
-    purgeTelemetry: (before) => nodes.purgeTelemetry(db, before),
+    purgeFinishedJobs: (before, limit, fence) => (fence ? db.write(fenced(fence, (sql) => jobs.purgeFinishedJobs(sql, before, limit))) : jobs.purgeFinishedJobs(db, before, limit)),
+    purgeTelemetry: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.purgeTelemetry(sql, before))) : nodes.purgeTelemetry(db, before)),
+
+    claimLeadership: (holder, url, now, leaseMs, takeover) => db.write((sql) => leader.claimLeadership(sql, holder, url, now, leaseMs, takeover)),
+    resignLeadership: (holder, term, now) => leader.resignLeadership(db, holder, term, now),
+    getLeadership: () => leader.getLeadership(db),
     jobStats: () => db.read((sql) => jobs.jobStats(sql)),
+
+    createToken: (token, audit) => db.write((sql) => access.createToken(sql, token, audit)),
+    findTokenByHash: (hash) => access.findTokenByHash(db, hash),
+    listTokens: (options) => access.listTokens(db, options),
+    revokeToken: (id, now, audit) => db.write((sql) => access.revokeToken(sql, id, now, audit)),
+    touchToken: (id, now) => access.touchToken(db, id, now),
+    appendAudit: (record) => access.appendAudit(db, record),
+    listAudit: (filter, page) => access.listAudit(db, filter, page),
+  };
+  return {
+    ...announcing(methods, (event) => notifications.publish(event)),
+    subscribe: (listener) => notifications.subscribe(listener),
+  };
+}
+
+/** A leader-only write: the fence is checked first, in the write's own transaction (leader-queries.ts). */
+function fenced<R>(fence: Fence | undefined, fn: (sql: Sql) => Promise<R>): (sql: Sql) => Promise<R> {
+  if (fence === undefined) return fn;
+  return async (sql) => {
+    await leader.checkFence(sql, fence);
+    return fn(sql);
   };
 }

@@ -28,11 +28,13 @@ export interface JobRow {
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+  owner: string | null;
+  owner_token_id: string | null;
 }
 
 /** The columns a JobRow is read from; every query that maps to a Job selects these (unqualified, or prefixed with an alias via jobColumns). */
 export const JOB_COLUMNS =
-  'id, name, queue, type, state, priority, gpus, attempts, attempt_limit, not_before, in_dlq, reason, node_id, devices, spec, created_at, updated_at, started_at, finished_at';
+  'id, name, queue, type, state, priority, gpus, attempts, attempt_limit, not_before, in_dlq, reason, node_id, devices, spec, created_at, updated_at, started_at, finished_at, owner, owner_token_id';
 
 /** JOB_COLUMNS qualified by a table alias, for statements that join. */
 export function jobColumns(alias: string): string {
@@ -62,6 +64,8 @@ export function jobFromRow(row: JobRow): Job {
     updatedAt: row.updated_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    owner: row.owner,
+    ownerTokenId: row.owner_token_id,
   };
 }
 

@@ -95,6 +95,9 @@ interface DecideJobParams {
 const RENEW_LEASES = `UPDATE attempts SET lease_expires_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND node_id = ? AND ${LIVE_ATTEMPT} RETURNING id`;
 const SELECT_LIVE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} ORDER BY id`;
 /** Parameters: node_id. */
+/** Parameters: node id. */
+const SELECT_ASSIGNED_ON_NODE = `SELECT a.id, a.job_id, a.number, a.node_id, a.devices, a.lease_expires_at, j.spec, j.created_at
+  FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.state = 'assigned' AND a.node_id = ? ORDER BY a.id`;
 const SELECT_LIVE_ON_NODE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND node_id = ? ORDER BY id`;
 /** Parameters: now. */
 const SELECT_EXPIRED = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND lease_expires_at < ? ORDER BY lease_expires_at, id`;
@@ -167,6 +170,7 @@ export function prepareAttemptQueries(db: Database) {
   const selectLive = db.prepare<[], AttemptRow>(SELECT_LIVE);
   const selectLiveOnNode = db.prepare<[string], AttemptRow>(SELECT_LIVE_ON_NODE);
   const selectExpired = db.prepare<[number], AttemptRow>(SELECT_EXPIRED);
+  const selectAssignedOnNode = db.prepare<[string], AssignedRow>(SELECT_ASSIGNED_ON_NODE);
 
   function schedulingSnapshot(now: number, limit: number): { nodes: NodeCapacity[]; queued: QueuedJob[] } {
     const healthy = groupByNode(selectHealthyDevices.all());
@@ -322,11 +326,35 @@ export function prepareAttemptQueries(db: Database) {
     return (nodeId === undefined ? selectLive.all() : selectLiveOnNode.all(nodeId)).map(attemptFromRow);
   }
 
+  function listAssignedAttempts(nodeId: string): AssignedAttempt[] {
+    return selectAssignedOnNode.all(nodeId).map((r) => ({
+      attemptId: r.id,
+      jobId: r.job_id,
+      number: r.number,
+      nodeId: r.node_id,
+      devices: JSON.parse(r.devices) as number[],
+      spec: JSON.parse(r.spec) as JobSpec,
+      jobCreatedAt: r.created_at,
+      leaseExpiresAt: r.lease_expires_at,
+    }));
+  }
+
   function listExpiredAttempts(now: number): Attempt[] {
     return selectExpired.all(now).map(attemptFromRow);
   }
 
-  return { schedulingSnapshot, applyPlan, markRunning, endAttempts, renewLeases, listLiveAttempts, listExpiredAttempts };
+  return { schedulingSnapshot, applyPlan, markRunning, endAttempts, renewLeases, listLiveAttempts, listAssignedAttempts, listExpiredAttempts };
+}
+
+interface AssignedRow {
+  id: number;
+  job_id: number;
+  number: number;
+  node_id: string;
+  devices: string;
+  lease_expires_at: number;
+  spec: string;
+  created_at: number;
 }
 
 function groupByNode(rows: NodeDevice[]): Map<string, number[]> {

@@ -1,6 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { ValidationError } from '../../core/errors.js';
 import type { JobSpec } from '../../core/job-spec.js';
+import type { JobOwner } from '../../core/access.js';
 import { isTerminal } from '../../core/job-states.js';
 import type { Attempt, Job, JobEvent, JobState } from '../../core/types.js';
 import type { CancelOutcome, DlqSelector, JobFilter, JobSelector, JobStats, Page, PageRequest, SubmitOutcome } from '../store.js';
@@ -15,12 +16,13 @@ import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql
 
 /**
  * Parameters: name, queue, type, priority, gpus, cpus, memory_mb, node_selector (JSON), labels (JSON), spec (JSON),
- * backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, not_before, created_at, updated_at.
+ * backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, not_before, created_at, updated_at,
+ * owner, owner_token_id.
  */
 const INSERT_JOB = `INSERT INTO jobs (name, queue, type, state, priority, gpus, cpus, memory_mb, node_selector, labels, spec,
-    backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, not_before, created_at, updated_at)
-  VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-type InsertJobParams = [string, string, string, number, number, number, number, string, string, string, number, number, number, string | null, number, number, number, number];
+    backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, not_before, created_at, updated_at, owner, owner_token_id)
+  VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+type InsertJobParams = [string, string, string, number, number, number, number, string, string, string, number, number, number, string | null, number, number, number, number, string | null, string | null];
 
 /** Parameters: idempotency_key. */
 const SELECT_JOB_BY_KEY = `SELECT ${JOB_COLUMNS} FROM jobs WHERE idempotency_key = ?`;
@@ -117,7 +119,7 @@ export function prepareJobQueries(db: Database) {
   const statsDlq = db.prepare<[], { queue: string; count: number }>(STATS_DLQ);
   const listShapes = new Map<string, Statement<unknown[], JobRow>>();
 
-  function submitJobs(specs: JobSpec[], now: number): SubmitOutcome[] {
+  function submitJobs(specs: JobSpec[], now: number, owner: JobOwner | null = null): SubmitOutcome[] {
     const out: SubmitOutcome[] = [];
     for (const spec of specs) {
       const key = spec.idempotencyKey ?? null;
@@ -133,11 +135,11 @@ export function prepareJobQueries(db: Database) {
         insertJob.run(
           spec.name, spec.queue, spec.type, spec.priority, spec.gpus, spec.cpus, spec.memoryMb,
           JSON.stringify(spec.nodeSelector), JSON.stringify(spec.labels), JSON.stringify(spec),
-          backoff.initialSeconds, backoff.maxSeconds, backoff.multiplier, key, spec.maxAttempts, now, now, now,
+          backoff.initialSeconds, backoff.maxSeconds, backoff.multiplier, key, spec.maxAttempts, now, now, now, owner?.name ?? null, owner?.tokenId ?? null,
         ).lastInsertRowid,
       );
       insertEvent.run(id, null, null, 'queued', now, null);
-      out.push({ job: newJob(id, spec, now), created: true });
+      out.push({ job: newJob(id, spec, now, owner), created: true });
     }
     return out;
   }
@@ -235,7 +237,7 @@ export function prepareJobQueries(db: Database) {
 }
 
 /** The job just inserted, built from its spec: the hot submit path reads nothing back. */
-function newJob(id: number, spec: JobSpec, now: number): Job {
+function newJob(id: number, spec: JobSpec, now: number, owner: JobOwner | null): Job {
   return {
     id,
     name: spec.name,
@@ -256,6 +258,8 @@ function newJob(id: number, spec: JobSpec, now: number): Job {
     updatedAt: now,
     startedAt: null,
     finishedAt: null,
+    owner: owner?.name ?? null,
+    ownerTokenId: owner?.tokenId ?? null,
   };
 }
 

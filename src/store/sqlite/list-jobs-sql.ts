@@ -29,6 +29,10 @@ export function listJobsSql(filter: JobFilter, afterId: number | null, limit: nu
     commonParams.push(filter.queue);
   }
   if (filter.inDlq !== undefined) common.push(filter.inDlq ? 'in_dlq = 1' : 'in_dlq = 0');
+  if (filter.ownerTokenId !== undefined) {
+    common.push('owner_token_id = ?');
+    commonParams.push(filter.ownerTokenId);
+  }
   for (const [key, value] of Object.entries(filter.labels ?? {})) {
     common.push('EXISTS (SELECT 1 FROM json_each(jobs.labels) WHERE key = ? AND value = ?)');
     commonParams.push(key, value);

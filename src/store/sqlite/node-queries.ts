@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { DeviceTelemetry, MaintenanceMode, NodeInfo } from '../../core/types.js';
+import type { NodeLogEndpoint } from '../store.js';
 import { deviceFromRow, nodeFromRow, TELEMETRY_COLUMNS, telemetryFromRow, type DeviceRow, type NodeRow, type TelemetryRow } from './rows.js';
 
 /** Nodes and their devices, device telemetry, and the settings table (maintenance mode). */
@@ -30,6 +31,10 @@ const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = ?, state = 'up' WHERE id
 const MARK_DOWN = `UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat_at < ? RETURNING id`;
 const SELECT_NODES = `SELECT id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state FROM nodes ORDER BY id`;
 const SELECT_DEVICES = `SELECT node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy FROM devices ORDER BY node_id, device_index`;
+/** Parameters: log_url, log_secret (both null to clear), id. */
+const SET_LOG_ENDPOINT = `UPDATE nodes SET log_url = ?, log_secret = ? WHERE id = ?`;
+/** Parameters: id. */
+const SELECT_LOG_ENDPOINT = `SELECT log_url, log_secret FROM nodes WHERE id = ?`;
 
 /** Parameters: node_id, device_index, at, utilization_pct, memory_used_mb, temperature_c, power_w, ecc_corrected, ecc_uncorrected. */
 const INSERT_TELEMETRY = `INSERT INTO telemetry (${TELEMETRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -67,6 +72,8 @@ export function prepareNodeQueries(db: Database) {
   const markDown = db.prepare<[number], { id: string }>(MARK_DOWN);
   const selectNodes = db.prepare<[], NodeRow>(SELECT_NODES);
   const selectDevices = db.prepare<[], DeviceRow>(SELECT_DEVICES);
+  const setLogEndpoint = db.prepare<[string | null, string | null, string]>(SET_LOG_ENDPOINT);
+  const selectLogEndpoint = db.prepare<[string], { log_url: string | null; log_secret: string | null }>(SELECT_LOG_ENDPOINT);
   const insertTelemetry = db.prepare<TelemetryParams>(INSERT_TELEMETRY);
   const upsertLatest = db.prepare<TelemetryParams>(UPSERT_LATEST);
   const selectLatest = db.prepare<[], TelemetryRow>(SELECT_LATEST);
@@ -116,6 +123,15 @@ export function prepareNodeQueries(db: Database) {
     return selectNodes.all().map((n) => nodeFromRow(n, (devices.get(n.id) ?? []).map(deviceFromRow)));
   }
 
+  function setNodeLogEndpoint(nodeId: string, endpoint: NodeLogEndpoint | null): void {
+    setLogEndpoint.run(endpoint?.url ?? null, endpoint?.secret ?? null, nodeId);
+  }
+
+  function getNodeLogEndpoint(nodeId: string): NodeLogEndpoint | null {
+    const row = selectLogEndpoint.get(nodeId);
+    return row?.log_url != null && row.log_secret != null ? { url: row.log_url, secret: row.log_secret } : null;
+  }
+
   function recordTelemetry(samples: DeviceTelemetry[]): void {
     for (const s of samples) {
       const params: TelemetryParams = [s.nodeId, s.index, s.at, s.utilizationPct, s.memoryUsedMb, s.temperatureC, s.powerW, s.eccCorrected, s.eccUncorrected];
@@ -150,6 +166,8 @@ export function prepareNodeQueries(db: Database) {
     heartbeatNode,
     markNodesDown,
     listNodes,
+    setNodeLogEndpoint,
+    getNodeLogEndpoint,
     recordTelemetry,
     latestTelemetry,
     telemetryHistory,

@@ -27,11 +27,13 @@ export interface JobRow {
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+  owner: string | null;
+  owner_token_id: string | null;
 }
 
 /** The columns a JobRow is read from; every query that maps to a Job selects these. */
 export const JOB_COLUMNS =
-  'id, name, queue, type, state, priority, gpus, attempts, attempt_limit, not_before, in_dlq, reason, node_id, devices, spec, created_at, updated_at, started_at, finished_at';
+  'id, name, queue, type, state, priority, gpus, attempts, attempt_limit, not_before, in_dlq, reason, node_id, devices, spec, created_at, updated_at, started_at, finished_at, owner, owner_token_id';
 
 /** `spec` may be passed when the caller already holds the parsed spec, to skip a JSON parse on a hot path. */
 export function jobFromRow(row: JobRow, spec?: JobSpec): Job {
@@ -55,6 +57,8 @@ export function jobFromRow(row: JobRow, spec?: JobSpec): Job {
     updatedAt: row.updated_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    owner: row.owner,
+    ownerTokenId: row.owner_token_id,
   };
 }
 

@@ -3,10 +3,15 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../core/clock.js';
 import { GpuqError } from '../../core/errors.js';
+import type { Fence } from '../leadership.js';
+import { announcing, type StoreMethods } from '../announce.js';
+import type { StoreEventListener } from '../store-events.js';
 import type { Store } from '../store.js';
+import { prepareAccessQueries } from './access-queries.js';
 import { prepareAttemptQueries } from './attempt-queries.js';
 import { GroupCommitQueue } from './group-commit.js';
 import { prepareJobQueries } from './job-queries.js';
+import { prepareLeaderQueries } from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import { prepareNodeQueries } from './node-queries.js';
 
@@ -90,6 +95,8 @@ function createSqliteStore(db: Database.Database): Store {
   const jobs = prepareJobQueries(db);
   const attempts = prepareAttemptQueries(db);
   const nodes = prepareNodeQueries(db);
+  const access = prepareAccessQueries(db);
+  const leader = prepareLeaderQueries(db);
   const ping = db.prepare('SELECT 1');
 
   const queue = new GroupCommitQueue(db, mapError);
@@ -103,8 +110,16 @@ function createSqliteStore(db: Database.Database): Store {
     <A extends unknown[], R>(fn: (...args: A) => R) =>
     (...args: A): Promise<R> =>
       queue.read(() => fn(...args));
+  /** A leader-only write: its fence (the last argument) is checked in the same transaction (store/leadership.ts). */
+  const fenced =
+    <A extends unknown[], R>(fn: (...args: A) => R) =>
+    (...args: [...A, Fence | undefined]): Promise<R> =>
+      queue.write(() => {
+        leader.checkFence(args[args.length - 1] as Fence | undefined);
+        return fn(...(args.slice(0, -1) as A));
+      });
 
-  return {
+  const methods: StoreMethods = {
     // openSqliteStore has already migrated; this applies what a newer file set adds (each migration its own transaction).
     migrate: async () => {
       queue.flush();
@@ -135,17 +150,20 @@ function createSqliteStore(db: Database.Database): Store {
     purgeDlq: write(jobs.purgeDlq),
 
     schedulingSnapshot: read(attempts.schedulingSnapshot),
-    applyPlan: write(attempts.applyPlan),
+    applyPlan: (placements, now, leaseMs, fence) => fenced(attempts.applyPlan)(placements, now, leaseMs, fence),
     markRunning: write(attempts.markRunning),
-    endAttempts: write(attempts.endAttempts),
+    endAttempts: (reports, decide, now, fence) => fenced(attempts.endAttempts)(reports, decide, now, fence),
     renewLeases: write(attempts.renewLeases),
     listLiveAttempts: read(attempts.listLiveAttempts),
+    listAssignedAttempts: read(attempts.listAssignedAttempts),
     listExpiredAttempts: read(attempts.listExpiredAttempts),
 
     upsertNode: write(nodes.upsertNode),
     heartbeatNode: write(nodes.heartbeatNode),
-    markNodesDown: write(nodes.markNodesDown),
+    markNodesDown: (before, fence) => fenced(nodes.markNodesDown)(before, fence),
     listNodes: read(nodes.listNodes),
+    setNodeLogEndpoint: write(nodes.setNodeLogEndpoint),
+    getNodeLogEndpoint: read(nodes.getNodeLogEndpoint),
     recordTelemetry: write(nodes.recordTelemetry),
     latestTelemetry: read(nodes.latestTelemetry),
     telemetryHistory: read(nodes.telemetryHistory),
@@ -153,9 +171,33 @@ function createSqliteStore(db: Database.Database): Store {
     getMaintenanceMode: read(nodes.getMaintenanceMode),
     setMaintenanceMode: write(nodes.setMaintenanceMode),
 
-    purgeFinishedJobs: write(jobs.purgeFinishedJobs),
-    purgeTelemetry: write(nodes.purgeTelemetry),
+    purgeFinishedJobs: (before, limit, fence) => fenced(jobs.purgeFinishedJobs)(before, limit, fence),
+    purgeTelemetry: (before, fence) => fenced(nodes.purgeTelemetry)(before, fence),
+
+    claimLeadership: write(leader.claimLeadership),
+    resignLeadership: write(leader.resignLeadership),
+    getLeadership: read(leader.getLeadership),
     jobStats: read(jobs.jobStats),
+
+    createToken: write(access.createToken),
+    findTokenByHash: read(access.findTokenByHash),
+    listTokens: read(access.listTokens),
+    revokeToken: write(access.revokeToken),
+    touchToken: write(access.touchToken),
+    appendAudit: write(access.appendAudit),
+    listAudit: read(access.listAudit),
+  };
+
+  // One server uses a SQLite file, so its own writes are all there is to hear.
+  const listeners = new Set<StoreEventListener>();
+  return {
+    ...announcing(methods, (event) => {
+      for (const listener of listeners) listener(event);
+    }),
+    subscribe(listener) {
+      listeners.add(listener);
+      return { ready: Promise.resolve(), unsubscribe: () => listeners.delete(listener) };
+    },
   };
 }
 
