@@ -15,14 +15,18 @@ import type { AssignedAttempt, Store } from '../store/store.js';
  * attempts or live attempts from the store and passes on what the agent has
  * not had yet. A periodic read covers events lost with a broken connection.
  *
- * Exactly once: every attempt handed over is remembered until a read from
- * the store, begun after the hand-over, no longer lists it as assigned (it
- * started or ended); only then may it be forgotten.
+ * Exactly once: every attempt handed over is remembered until the store no
+ * longer holds it assigned: its start or end was recorded (`forget`, called
+ * by the control plane after the store took the report), or a read from the
+ * store begun after the hand-over no longer lists it.
  */
 export class AgentFeed {
   /** Attempt ids handed to the agent, with the hand-over's sequence number. */
   private readonly delivered = new Map<number, number>();
   private readonly cancelled = new Set<number>();
+  /** Attempts forgotten while a read of assigned attempts was in flight: that read may still list them. */
+  private readonly forgottenDuringRead = new Set<number>();
+  private readsInFlight = 0;
   private seq = 0;
   private sub: Subscription | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -61,6 +65,14 @@ export class AgentFeed {
     this.agent.run(fresh);
   }
 
+  /** The store no longer holds these attempts assigned (their start or end was recorded): no read can list them again. */
+  forget(attemptIds: readonly number[]): void {
+    for (const id of attemptIds) {
+      this.delivered.delete(id);
+      if (this.readsInFlight > 0) this.forgottenDuringRead.add(id);
+    }
+  }
+
   cancel(attemptIds: number[], reason: string): void {
     const fresh = attemptIds.filter((id) => !this.cancelled.has(id));
     if (fresh.length === 0) return;
@@ -86,7 +98,13 @@ export class AgentFeed {
 
   private async syncAssigned(): Promise<void> {
     const before = this.seq;
-    const listed = await this.store.listAssignedAttempts(this.agent.nodeId);
+    this.readsInFlight++;
+    let listed: AssignedAttempt[];
+    try {
+      listed = (await this.store.listAssignedAttempts(this.agent.nodeId)).filter((a) => !this.forgottenDuringRead.has(a.attemptId));
+    } finally {
+      if (--this.readsInFlight === 0) this.forgottenDuringRead.clear();
+    }
     const ids = new Set(listed.map((a) => a.attemptId));
     for (const [id, seq] of this.delivered) if (seq <= before && !ids.has(id)) this.delivered.delete(id);
     this.deliver(listed);

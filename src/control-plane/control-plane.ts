@@ -234,6 +234,7 @@ export class ControlPlane implements ControlPlaneLink {
 
   async reportStarted(reports: StartReport[]): Promise<ReportResult[]> {
     const results = await this.store.markRunning(reports, this.clock.now());
+    this.forgetDelivered(reports);
     for (let i = 0; i < reports.length; i++) {
       const r = reports[i]!;
       const f = this.inFlight.get(r.attemptId);
@@ -252,6 +253,7 @@ export class ControlPlane implements ControlPlaneLink {
     const now = this.clock.now();
     const decide: DecideFn = (job, end) => decideAfterAttempt(job, end, now, this.random());
     const results = await this.store.endAttempts(reports, decide, now, fence);
+    this.forgetDelivered(reports);
     for (let i = 0; i < reports.length; i++) {
       const r = reports[i]!;
       const res = results[i];
@@ -274,6 +276,13 @@ export class ControlPlane implements ControlPlaneLink {
   }
 
   // ── helpers ─────────────────────────────────────────────────────────────
+
+  /** Reported attempts are no longer `assigned` in the store: the feeds need not remember handing them over. */
+  private forgetDelivered(reports: readonly { attemptId: number }[]): void {
+    if (this.feeds.size === 0) return;
+    const ids = reports.map((r) => r.attemptId);
+    for (const feed of this.feeds.values()) feed.forget(ids);
+  }
 
   /** Notes an attempt's start; a first attempt's start ends the job's queue wait. */
   private recordStart(f: InFlight, startedAt: number): void {
