@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { pino, type Logger } from 'pino';
+import { agentOptions } from './agent/agent-options.js';
 import { LocalAgent } from './agent/local-agent.js';
 import { discoverDevices } from './agent/devices/discovery.js';
 import { defaultLauncherCount, LauncherPool } from './agent/launcher/launcher-pool.js';
@@ -116,21 +117,12 @@ async function startLocalAgent(config: ServerConfig, controlPlane: ControlPlane,
   // --fake-gpus 0 (the default) means: discover real GPUs with nvidia-smi.
   const devices = await discoverDevices({ fakeGpus: config.fakeGpus > 0 ? config.fakeGpus : undefined, nodeId: config.nodeName, now: () => clock.now() });
   const launcher = await LauncherPool.start(defaultLauncherCount(os.availableParallelism()), log.child({ component: 'launcher' }));
-  const agent = new LocalAgent(controlPlane, clock, log.child({ component: 'agent', nodeId: config.nodeName }), {
-    nodeId: config.nodeName,
-    hostname: os.hostname(),
-    labels: {},
-    cpus: config.cpus,
-    memoryMb: config.memoryMb,
-    maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length),
-    dataDir: config.dataDir,
-    heartbeatMs: config.heartbeatSeconds * 1000,
-    telemetryMs: config.telemetrySeconds * 1000,
-    logCapBytes: Math.round(config.logCapMb * 1048576),
-    killGraceMs: config.killGraceSeconds * 1000,
-    devices,
-    launcher,
-  });
+  const agent = new LocalAgent(
+    controlPlane,
+    clock,
+    log.child({ component: 'agent', nodeId: config.nodeName }),
+    agentOptions(config, { labels: {}, maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length), devices, launcher }),
+  );
   // Start first: registering reclaims what the node's previous run left live, which the feed must not hand over.
   await agent.start();
   await controlPlane.attachAgent(agent);

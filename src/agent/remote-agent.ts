@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { discoverDevices } from './devices/discovery.js';
 import { ControlPlaneRefusedError, ControlPlaneUnreachableError, HttpControlPlaneLink } from './http-control-plane-link.js';
 import { defaultLauncherCount, LauncherPool } from './launcher/launcher-pool.js';
+import { agentOptions } from './agent-options.js';
 import { LocalAgent } from './local-agent.js';
 import { startLogServer } from './log-server.js';
 
@@ -54,21 +55,12 @@ export async function startRemoteAgent(config: AgentConfig, options: { clock?: C
   }
   const link = new HttpControlPlaneLink({ servers: config.servers, token: config.token, logEndpoint: { url: logUrl, secret }, clock });
   const launcher = await LauncherPool.start(defaultLauncherCount(os.availableParallelism()), log.child({ component: 'launcher' }));
-  const local = new LocalAgent(link, clock, log.child({ component: 'agent', nodeId: config.nodeName }), {
-    nodeId: config.nodeName,
-    hostname: os.hostname(),
-    labels: config.labels,
-    cpus: config.cpus,
-    memoryMb: config.memoryMb,
-    maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length),
-    dataDir: config.dataDir,
-    heartbeatMs: config.heartbeatSeconds * 1000,
-    telemetryMs: config.telemetrySeconds * 1000,
-    logCapBytes: Math.round(config.logCapMb * 1048576),
-    killGraceMs: config.killGraceSeconds * 1000,
-    devices,
-    launcher,
-  });
+  const local = new LocalAgent(
+    link,
+    clock,
+    log.child({ component: 'agent', nodeId: config.nodeName }),
+    agentOptions(config, { labels: config.labels, maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length), devices, launcher }),
+  );
   agent = local;
 
   try {

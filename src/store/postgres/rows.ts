@@ -1,5 +1,5 @@
 import type { JobSpec } from '../../core/job-spec.js';
-import type { Attempt, AttemptState, Device, DeviceTelemetry, Job, JobEvent, JobState, NodeInfo } from '../../core/types.js';
+import type { Attempt, AttemptState, Device, Job, JobEvent, JobState, NodeInfo } from '../../core/types.js';
 
 /**
  * Database rows, kept apart from the public types: a row is what node-postgres
@@ -182,31 +182,5 @@ export function nodeFromRow(row: NodeRow, devices: Device[]): NodeInfo {
   };
 }
 
-export interface TelemetryRow {
-  node_id: string;
-  device_index: number;
-  at: number;
-  utilization_pct: number | null;
-  memory_used_mb: number | null;
-  temperature_c: number | null;
-  power_w: number | null;
-  ecc_corrected: number | null;
-  ecc_uncorrected: number | null;
-}
-
-export const TELEMETRY_COLUMNS =
-  'node_id, device_index, at, utilization_pct, memory_used_mb, temperature_c, power_w, ecc_corrected, ecc_uncorrected';
-
-export function telemetryFromRow(row: TelemetryRow): DeviceTelemetry {
-  return {
-    nodeId: row.node_id,
-    index: row.device_index,
-    at: row.at,
-    utilizationPct: row.utilization_pct,
-    memoryUsedMb: row.memory_used_mb,
-    temperatureC: row.temperature_c,
-    powerW: row.power_w,
-    eccCorrected: row.ecc_corrected,
-    eccUncorrected: row.ecc_uncorrected,
-  };
-}
+// Telemetry rows are the same on every database.
+export { TELEMETRY_COLUMNS, telemetryFromRow, type TelemetryRow } from '../telemetry-row.js';
