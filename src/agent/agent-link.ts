@@ -1,4 +1,4 @@
-import type { DeviceTelemetry, NodeInfo } from '../core/types.js';
+import type { DeviceTelemetry, NodeRegistration } from '../core/types.js';
 import type { AssignedAttempt, EndReport, ReportResult, StartReport } from '../store/store.js';
 
 /**
@@ -13,7 +13,7 @@ export interface ControlPlaneLink {
    * Registers (or re-registers) the node; returns the attempts the store still holds live on it, and how
    * long a lease lasts without renewal (an agent out of touch for longer may have had attempts reclaimed).
    */
-  register(node: NodeInfo): Promise<{ liveAttemptIds: number[]; leaseMs?: number }>;
+  register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs?: number }>;
   /** Renews the leases of running attempts; returns the ids the control plane still considers live. */
   heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[]): Promise<{ liveAttemptIds: number[] }>;
   reportStarted(reports: StartReport[]): Promise<ReportResult[]>;

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
-import type { DeviceTelemetry, NodeInfo } from '../core/types.js';
+import type { DeviceTelemetry, NodeRegistration } from '../core/types.js';
 import type { EndReport, ReportResult, StartReport } from '../store/store.js';
 import { MAX_REPORTS_PER_REQUEST, type ControlPlaneLink, type WorkBatch } from './agent-link.js';
 
@@ -77,7 +77,7 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
     return this.o.servers[this.current]!;
   }
 
-  async register(node: NodeInfo): Promise<{ liveAttemptIds: number[]; leaseMs?: number }> {
+  async register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs?: number }> {
     // The server sets these two; the agent's clock is not the control plane's.
     const { lastHeartbeatAt: _at, state: _state, ...described } = node;
     const server = this.current;

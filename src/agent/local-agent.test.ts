@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../core/clock.js';
 import { parseJobSpec } from '../core/job-spec.js';
-import type { DeviceTelemetry, NodeInfo } from '../core/types.js';
+import type { DeviceTelemetry, NodeRegistration } from '../core/types.js';
 import type { AssignedAttempt, EndReport, ReportResult, StartReport } from '../store/store.js';
 import type { ControlPlaneLink } from './agent-link.js';
 import type { ExecResult, ExecStart, KillReason, RunningAttempt } from './executor.js';
@@ -47,7 +47,7 @@ class ScriptedLink implements ControlPlaneLink {
   readonly calls: string[] = [];
   readonly ended: EndReport[] = [];
   live = new Set<number>();
-  async register(_node: NodeInfo) {
+  async register(_node: NodeRegistration) {
     this.calls.push('register');
     return { liveAttemptIds: [...this.live], leaseMs: LEASE_MS };
   }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { argvOf } from '../core/job-spec.js';
-import type { Device, NodeInfo } from '../core/types.js';
+import type { Device, NodeRegistration } from '../core/types.js';
 import type { AssignedAttempt, EndReport, StartReport } from '../store/store.js';
 import type { AgentControl, ControlPlaneLink } from './agent-link.js';
 import { TelemetrySampler, type DeviceSource } from './devices/discovery.js';
@@ -367,7 +367,7 @@ export class LocalAgent implements AgentControl {
     return busy;
   }
 
-  private nodeInfo(devices: Device[]): NodeInfo {
+  private nodeInfo(devices: Device[]): NodeRegistration {
     const labels: Record<string, string> = { ...this.options.labels, hostname: this.options.hostname };
     const first = devices[0];
     if (first) {

@@ -9,6 +9,7 @@ import { dlqCommand } from './commands/dlq.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { drainCommand, resumeCommand } from './commands/maintenance.js';
+import { nodeCommand } from './commands/node.js';
 import { nodesCommand } from './commands/nodes.js';
 import { probeCommand } from './commands/probe.js';
 import { showCommand } from './commands/show.js';
@@ -19,7 +20,7 @@ import { waitCommand } from './commands/wait.js';
 import { EXIT } from './exit-codes.js';
 
 /** Every command, in the order `gpuq --help` lists them. */
-export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, cancelCommand, waitCommand, nodesCommand, dlqCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, agentCommand];
+export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, cancelCommand, waitCommand, nodesCommand, nodeCommand, dlqCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, agentCommand];
 
 const program = new Command('gpuq')
   .description('gpuq: a GPU job orchestrator. Queue GPU work; each job gets its own GPUs, failures retry into a dead-letter queue, nothing is lost.')

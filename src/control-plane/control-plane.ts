@@ -3,12 +3,12 @@ import type { AgentControl, ControlPlaneLink } from '../agent/agent-link.js';
 import { AgentFeed } from './agent-feed.js';
 import type { JobOwner } from '../core/access.js';
 import type { Clock } from '../core/clock.js';
-import { DrainingError, JobNotFoundError, NotLeaderError, UnschedulableError, ValidationError, type FieldIssue } from '../core/errors.js';
+import { DrainingError, JobNotFoundError, NodeNotFoundError, NotLeaderError, UnschedulableError, ValidationError, type FieldIssue } from '../core/errors.js';
 import { LIMITS, parseJobSpec, type JobSpec } from '../core/job-spec.js';
 import { decideAfterAttempt } from '../core/retry-policy.js';
 import { unschedulableReason } from '../core/scheduler/fits.js';
 import type { NodeCapacity } from '../core/scheduler/snapshot.js';
-import type { DeviceTelemetry, Job, MaintenanceMode, NodeInfo } from '../core/types.js';
+import type { DeviceTelemetry, Job, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../core/types.js';
 import type { AssignedAttempt, CancelOutcome, DecideFn, DlqSelector, EndReport, JobSelector, ReportResult, StartReport, Store, SubmitOutcome } from '../store/store.js';
 import type { Fence } from '../store/leadership.js';
 import type { Metrics } from './metrics.js';
@@ -180,6 +180,18 @@ export class ControlPlane implements ControlPlaneLink {
     if (mode === 'normal') this.onWork();
   }
 
+  /**
+   * Cordons, drains or uncordons a node (the operator's admin state: core/types.ts NodeInfo.adminState).
+   * Running attempts are not touched either way; an uncordon wakes the scheduler, since the node has room again.
+   */
+  async setNodeAdminState(nodeId: string, state: NodeAdminState): Promise<NodeInfo> {
+    const node = await this.store.setNodeAdminState(nodeId, state);
+    if (!node) throw new NodeNotFoundError(nodeId);
+    this.log.info({ nodeId, adminState: state }, 'node admin state changed');
+    if (state === 'active') this.onWork();
+    return node;
+  }
+
   // ── the scheduler's hand-off ────────────────────────────────────────────
 
   /** Hands freshly assigned attempts to the agents attached here; agents on other servers get theirs through the store's events. */
@@ -215,7 +227,7 @@ export class ControlPlane implements ControlPlaneLink {
 
   // ── ControlPlaneLink: what agents report ────────────────────────────────
 
-  async register(node: NodeInfo): Promise<{ liveAttemptIds: number[]; leaseMs: number }> {
+  async register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs: number }> {
     await this.store.upsertNode(node);
     this.nodeCache = null;
     const live = await this.store.listLiveAttempts(node.id);

@@ -61,8 +61,12 @@ export const queueParams = z.strictObject({ queue: z.string().regex(/^[a-z0-9][a
 
 export const maintenanceBody = z.strictObject({ mode: z.enum(['drain', 'normal']) });
 
+const nodeId = z.string().min(1).max(63);
+
+export const nodeParams = z.strictObject({ node: nodeId });
+
 export const nodeDeviceParams = z.strictObject({
-  node: z.string().min(1).max(63),
+  node: nodeId,
   index: z.string().regex(/^[0-9]{1,3}$/, 'must be a device index').transform(Number),
 });
 

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.js';
 import { parseJobSpec, type JobSpecInput } from '../core/job-spec.js';
-import type { NodeInfo } from '../core/types.js';
+import type { NodeRegistration } from '../core/types.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { ControlPlane } from './control-plane.js';
@@ -22,7 +22,7 @@ let loop: SchedulerLoop;
 /** The queue look-ahead (limit) of every snapshot the loop read. */
 let windows: number[];
 
-function node(maxRunning: number, gpus = 0): NodeInfo {
+function node(maxRunning: number, gpus = 0): NodeRegistration {
   const devices = Array.from({ length: gpus }, (_, index) => ({ index, uuid: `GPU-${index}`, name: 'Fake', simulated: true, memoryTotalMb: 1024, pciBusId: null, healthy: true }));
   return { id: 'n1', hostname: 'n1', labels: {}, cpus: 4, memoryMb: 4096, maxRunning, devices, incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' };
 }

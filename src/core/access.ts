@@ -135,8 +135,9 @@ export function shouldTouchToken(lastUsedAt: number | null, now: number): boolea
 
 /**
  * Operator actions, each written to the audit log with its outcome. Names
- * follow the access actions they exercise; token management is split in its
- * two writes so the log reads as what happened.
+ * follow the access actions they exercise; token management (tokens.manage)
+ * is split in its two writes and node management (nodes.manage) in its three,
+ * so the log reads as what happened.
  */
 export const AUDIT_ACTIONS = [
   'control.maintenance',
@@ -146,7 +147,9 @@ export const AUDIT_ACTIONS = [
   'dlq.purge',
   'tokens.create',
   'tokens.revoke',
-  'nodes.manage',
+  'nodes.cordon',
+  'nodes.drain',
+  'nodes.uncordon',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

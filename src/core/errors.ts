@@ -61,6 +61,15 @@ export class JobNotFoundError extends GpuqError {
   }
 }
 
+/** No node has this ID (no agent ever registered it). */
+export class NodeNotFoundError extends GpuqError {
+  readonly nodeId: string;
+  constructor(nodeId: string) {
+    super('NOT_FOUND', `node ${nodeId} not found: \`gpuq nodes\` lists the known nodes`);
+    this.nodeId = nodeId;
+  }
+}
+
 /** The system is in drain mode: new submissions are refused until `gpuq resume`. */
 /** A leader-only write carried a term that is no longer the current one: this server was deposed (store/leadership.ts). */
 export class NotLeaderError extends GpuqError {

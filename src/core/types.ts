@@ -113,6 +113,21 @@ export interface NodeInfo {
   incarnation: string;
   lastHeartbeatAt: number;
   state: 'up' | 'down';
+  /**
+   * Whether the operator lets new work onto the node, apart from whether it is up:
+   *   active ─cordon→ cordoned, active|cordoned ─drain→ draining, any ─uncordon→ active.
+   * Cordoned and draining nodes take no new attempts; their running attempts go on.
+   * Draining is cordoned plus the operator's wish to see it empty (the API reports
+   * `drained` once no attempt is live there). Set only by the operator; an agent's
+   * registration never changes it, so a cordon survives agent restarts.
+   */
+  adminState: NodeAdminState;
 }
+
+export type NodeAdminState = 'active' | 'cordoned' | 'draining';
+export const NODE_ADMIN_STATES = ['active', 'cordoned', 'draining'] as const satisfies readonly NodeAdminState[];
+
+/** What an agent reports of its node when it registers: everything but the operator's admin state. */
+export type NodeRegistration = Omit<NodeInfo, 'adminState'>;
 
 export type MaintenanceMode = 'normal' | 'drain';

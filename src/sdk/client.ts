@@ -30,9 +30,20 @@ export interface JobDetail {
   waiting: string | null;
 }
 
-export interface NodeView extends Omit<NodeInfo, 'devices'> {
+/** A node's lifecycle as the API reports it, beside its admin state. */
+export interface NodeLifecycle {
+  /** Attempts assigned or running on the node. */
+  liveAttempts: number;
+  /** For a draining node, whether it has no live attempt left; null for an active or cordoned node. */
+  drained: boolean | null;
+}
+
+export interface NodeView extends Omit<NodeInfo, 'devices'>, NodeLifecycle {
   devices: (Device & { telemetry: DeviceTelemetry | null; heldBy: { jobId: number; attemptId: number } | null })[];
 }
+
+/** One node as the node routes answer it (GET /v1/nodes/:node, cordon, drain, uncordon). */
+export type NodeState = NodeInfo & NodeLifecycle;
 
 export interface ListJobsOptions {
   state?: JobState[];
@@ -125,6 +136,25 @@ export class GpuqClient {
 
   async nodes(): Promise<{ nodes: NodeView[] }> {
     return this.request('GET', '/v1/nodes');
+  }
+
+  async node(nodeId: string): Promise<{ node: NodeState }> {
+    return this.request('GET', `/v1/nodes/${encodeURIComponent(nodeId)}`);
+  }
+
+  /** No new attempts go to the node; running ones go on. */
+  async cordonNode(nodeId: string): Promise<{ node: NodeState }> {
+    return this.request('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/cordon`);
+  }
+
+  /** Cordons the node; `node.drained` turns true once its live attempts have ended (poll `node()`). */
+  async drainNode(nodeId: string): Promise<{ node: NodeState }> {
+    return this.request('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/drain`);
+  }
+
+  /** The node takes new attempts again. */
+  async uncordonNode(nodeId: string): Promise<{ node: NodeState }> {
+    return this.request('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/uncordon`);
   }
 
   async setMaintenance(mode: MaintenanceMode): Promise<{ mode: MaintenanceMode; running: number }> {

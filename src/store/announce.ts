@@ -41,6 +41,12 @@ export function announcing(store: StoreMethods, announce: (event: StoreEvent) =>
       await store.upsertNode(...args);
       publish({ type: 'work' });
     },
+    setNodeAdminState: async (...args) => {
+      const node = await store.setNodeAdminState(...args);
+      // An uncordoned node has room for work again; a cordon frees nothing.
+      if (node?.adminState === 'active') publish({ type: 'work' });
+      return node;
+    },
     applyPlan: async (...args) => {
       const assigned = await store.applyPlan(...args);
       if (assigned.length > 0) publish({ type: 'assigned', nodeIds: nodesOf(assigned.map((a) => a.nodeId)) });

@@ -3,6 +3,7 @@ import { accessContract } from './contract/access-contract.js';
 import { eventsContract } from './contract/events-contract.js';
 import { jobContract } from './contract/job-contract.js';
 import { leadershipContract } from './contract/leadership-contract.js';
+import { nodeAdminContract } from './contract/node-admin-contract.js';
 import { nodeContract } from './contract/node-contract.js';
 import { replicaContract } from './contract/replica-contract.js';
 import { schedulingContract } from './contract/scheduling-contract.js';
@@ -49,6 +50,7 @@ export function describeStoreContract(name: StoreName, open: () => Promise<Opene
     jobContract(ctx);
     schedulingContract(ctx);
     nodeContract(ctx);
+    nodeAdminContract(ctx);
     accessContract(ctx);
     leadershipContract(ctx);
     eventsContract(ctx);

@@ -1,6 +1,6 @@
 import type { JobSpec } from '../core/job-spec.js';
 import type { AttemptEnd, JobAtAttemptEnd, JobDecision } from '../core/retry-policy.js';
-import type { Attempt, DeviceTelemetry, Job, JobEvent, JobState, MaintenanceMode, NodeInfo } from '../core/types.js';
+import type { Attempt, DeviceTelemetry, Job, JobEvent, JobState, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../core/types.js';
 import type { NodeCapacity, QueuedJob } from '../core/scheduler/snapshot.js';
 import type { JobOwner } from '../core/access.js';
 import type { AccessStore } from './access-store.js';
@@ -72,11 +72,20 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
   listExpiredAttempts(now: number): Promise<Attempt[]>;
 
   // ── nodes and devices ───────────────────────────────────────────────────
-  upsertNode(node: NodeInfo): Promise<void>;
+  /** Registers a node or replaces what its agent reports of it; never changes its admin state (a new node is 'active'). */
+  upsertNode(node: NodeRegistration): Promise<void>;
   heartbeatNode(nodeId: string, now: number): Promise<void>;
   /** Marks nodes whose last heartbeat is older than `before` as down; returns their ids. */
   markNodesDown(before: number, fence?: Fence): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;
+  /** One node with its devices, or null when unknown. */
+  getNode(nodeId: string): Promise<NodeInfo | null>;
+  /**
+   * Sets the operator's admin state of a node (cordon, drain, uncordon) and returns the node as it is
+   * then, or null for an unknown node. From its commit on, schedulingSnapshot shows the node
+   * unschedulable unless 'active', and applyPlan refuses placements onto it as stale.
+   */
+  setNodeAdminState(nodeId: string, state: NodeAdminState): Promise<NodeInfo | null>;
   /**
    * Where a remote agent serves its node's attempt logs (cluster mode), replaced at each of its
    * registrations; null clears it (a node without a log server: its logs are on the server's disk).

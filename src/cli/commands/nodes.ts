@@ -4,7 +4,7 @@ import { ago, printJson, printLine, table } from '../output.js';
 
 export const nodesCommand: CommandDef = {
   name: 'nodes',
-  summary: 'List nodes and their GPUs with live telemetry (simulated GPUs are marked)',
+  summary: 'List nodes (up/down, active/cordoned/draining) and their GPUs with live telemetry (simulated GPUs are marked)',
   example: 'gpuq nodes\ngpuq nodes --json',
   register(cmd: Command) {
     commonOptions(cmd).action((o: CommonOptions) =>
@@ -12,7 +12,8 @@ export const nodesCommand: CommandDef = {
         const { nodes } = await clientFor(o).nodes();
         if (o.json) return printJson({ nodes });
         for (const n of nodes) {
-          printLine(`${n.id}  ${n.state}  heartbeat ${ago(n.lastHeartbeatAt)} ago  cpus ${n.cpus}  memory ${n.memoryMb} MiB  max running ${n.maxRunning}  gpus ${n.devices.length}`);
+          const admin = n.adminState === 'draining' ? `draining (${n.drained ? 'drained' : `${n.liveAttempts} live`})` : n.adminState;
+          printLine(`${n.id}  ${n.state}  ${admin}  heartbeat ${ago(n.lastHeartbeatAt)} ago  cpus ${n.cpus}  memory ${n.memoryMb} MiB  max running ${n.maxRunning}  gpus ${n.devices.length}`);
           if (n.devices.length === 0) continue;
           const pct = (v: number | null | undefined, unit: string) => (v === null || v === undefined ? '-' : `${v}${unit}`);
           printLine(table(

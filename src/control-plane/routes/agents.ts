@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
-import type { NodeInfo } from '../../core/types.js';
+import type { NodeRegistration } from '../../core/types.js';
 import { endedBody, heartbeatBody, nodeParams, registerBody, startedBody, workQuery } from '../agent-schemas.js';
 import { requires } from '../auth.js';
 import { RemoteAgentSessions } from '../remote-agent-session.js';
@@ -25,7 +25,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post('/v1/agents/register', requires('agent.register'), async (req) => {
     const body = parseRequest(registerBody, req.body);
-    const node: NodeInfo = { ...body.node, lastHeartbeatAt: ctx.clock.now(), state: 'up' };
+    const node: NodeRegistration = { ...body.node, lastHeartbeatAt: ctx.clock.now(), state: 'up' };
     const { liveAttemptIds, leaseMs } = await ctx.controlPlane.register(node);
     // Replaced at every registration: the log server's port and secret are new with each agent run.
     await ctx.store.setNodeLogEndpoint(node.id, body.logUrl !== undefined && body.logSecret !== undefined ? { url: body.logUrl, secret: body.logSecret } : null);

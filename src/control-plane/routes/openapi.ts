@@ -22,7 +22,11 @@ const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/dlq': { get: { summary: 'Jobs in the dead-letter queue.', query: ['queue', 'limit', 'cursor'] } },
   '/v1/dlq/replay': { post: { summary: 'Replay DLQ jobs: {"ids": [...]} or {"all": true, "queue"?: name}.' } },
   '/v1/dlq/purge': { post: { summary: 'Remove jobs from the DLQ (they stay failed until retention purges them).' } },
-  '/v1/nodes': { get: { summary: 'Nodes, their devices (simulated ones marked), latest telemetry and the attempt holding each device.' } },
+  '/v1/nodes': { get: { summary: 'Nodes with their admin state (active|cordoned|draining), live attempts and drained flag, their devices (simulated ones marked), latest telemetry and the attempt holding each device.' } },
+  '/v1/nodes/{node}': { get: { summary: 'One node with its admin state (active|cordoned|draining), its live attempts and, when draining, whether it is drained.' } },
+  '/v1/nodes/{node}/cordon': { post: { summary: 'Cordon a node: no new attempts go there; running ones go on. Survives agent restarts. Answers {node}. Audited.' } },
+  '/v1/nodes/{node}/drain': { post: { summary: 'Drain a node: cordon it and report drained (drained: true) once its live attempts have ended. Answers {node} with liveAttempts and drained. Audited.' } },
+  '/v1/nodes/{node}/uncordon': { post: { summary: 'Uncordon a node (also ends a drain): it takes new attempts again. Answers {node}. Audited.' } },
   '/v1/nodes/{node}/devices/{index}/telemetry': { get: { summary: 'Telemetry history of one device.', query: ['sinceMs'] } },
   '/v1/control/maintenance': {
     get: { summary: 'The maintenance mode.' },

@@ -126,10 +126,10 @@ describe('place: fitting and choice', () => {
 
 describe('place: reasons for jobs that can never run here', () => {
   it('names the GPU rule against the largest schedulable node', () => {
-    const plan = place(snap([node('a', { gpus: 8 }), node('b', { gpus: 16, schedulable: false })], [job(1, { gpus: 9 })]));
+    const plan = place(snap([node('a', { gpus: 8 }), node('b', { gpus: 16, schedulable: false, unschedulableBecause: 'down' })], [job(1, { gpus: 9 })]));
     expect(plan.placements).toEqual([]);
     expect(plan.reservations).toEqual([]);
-    expect(reasonOf(plan, 1)).toBe('needs 9 GPUs; the largest schedulable node has 8');
+    expect(reasonOf(plan, 1)).toBe('needs 9 GPUs; the largest schedulable node has 8; node b is down');
   });
 
   it('names the selector', () => {
@@ -138,7 +138,17 @@ describe('place: reasons for jobs that can never run here', () => {
   });
 
   it('says when no node is schedulable, or none has joined', () => {
-    expect(reasonOf(place(snap([node('a', { schedulable: false })], [job(1)])), 1)).toBe('no node is schedulable (1 node down or cordoned)');
+    expect(reasonOf(place(snap([node('a', { schedulable: false })], [job(1)])), 1)).toBe('no node is schedulable (node a is down or cordoned)');
+    expect(reasonOf(place(snap([node('a', { schedulable: false, unschedulableBecause: 'cordoned' })], [job(1)])), 1)).toBe('no node is schedulable (node a is cordoned)');
+    const mixed = [
+      node('a', { schedulable: false, unschedulableBecause: 'cordoned' }),
+      node('b', { schedulable: false, unschedulableBecause: 'draining' }),
+      node('c', { schedulable: false, unschedulableBecause: 'cordoned' }),
+    ];
+    expect(reasonOf(place(snap(mixed, [job(1)])), 1)).toBe('no node is schedulable (2 nodes cordoned (a, c), 1 node draining (b))');
+    // Schedulable nodes are too small; a cordoned one could hold it.
+    const small = place(snap([node('a', { gpus: 2 }), node('b', { schedulable: false, unschedulableBecause: 'cordoned' })], [job(1, { gpus: 4 })]));
+    expect(reasonOf(small, 1)).toBe('needs 4 GPUs; the largest schedulable node has 2; node b is cordoned');
     expect(reasonOf(place(snap([], [job(1)])), 1)).toBe('no nodes have joined yet');
   });
 });

@@ -356,9 +356,33 @@ function runSlots(n: number): string {
 
 function neverFitReason(shape: Shape, all: readonly NodeCapacity[], schedulable: readonly NodeCapacity[]): string {
   if (schedulable.length === 0) {
-    return all.length === 0 ? 'no nodes have joined yet' : `no node is schedulable (${countOf(all.length, 'node')} down or cordoned)`;
+    return all.length === 0 ? 'no nodes have joined yet' : `no node is schedulable (${describeUnschedulable(all)})`;
   }
-  return explainUnschedulable(shape, schedulable, { noun: 'schedulable node', verb: 'needs' }) ?? 'no schedulable node can hold it';
+  const why = explainUnschedulable(shape, schedulable, { noun: 'schedulable node', verb: 'needs' }) ?? 'no schedulable node can hold it';
+  // Say so when a node that is out of service (an operator's cordon, most often) could hold the job.
+  const idle = all.filter((n) => !n.schedulable && canHoldWhenEmpty(shape, n));
+  return idle.length === 0 ? why : `${why}; ${describeUnschedulable(idle)}`;
+}
+
+const MAX_NAMED_NODES = 3;
+
+/** "node a is cordoned", "2 nodes cordoned (a, b), 1 node down (c)": the given unschedulable nodes by why. */
+function describeUnschedulable(nodes: readonly NodeCapacity[]): string {
+  const only = nodes.length === 1 ? nodes[0] : undefined;
+  if (only) return `node ${only.id} is ${only.unschedulableBecause ?? 'down or cordoned'}`;
+  const byWhy = new Map<string, string[]>();
+  for (const n of nodes) {
+    const why = n.unschedulableBecause ?? 'down or cordoned';
+    const ids = byWhy.get(why);
+    if (ids) ids.push(n.id);
+    else byWhy.set(why, [n.id]);
+  }
+  return [...byWhy]
+    .map(([why, ids]) => {
+      const named = ids.slice(0, MAX_NAMED_NODES).join(', ') + (ids.length > MAX_NAMED_NODES ? ', …' : '');
+      return `${countOf(ids.length, 'node')} ${why} (${named})`;
+    })
+    .join(', ');
 }
 
 function selectorKey(selector: Record<string, string>): string {

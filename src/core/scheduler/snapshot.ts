@@ -5,8 +5,13 @@
 export interface NodeCapacity {
   id: string;
   labels: Record<string, string>;
-  /** False when the node is down (or, later, cordoned): nothing new goes there. */
+  /** False when the node is down, cordoned or draining: nothing new goes there. */
   schedulable: boolean;
+  /**
+   * Why a node is not schedulable ('down' wins over the admin state), for waiting reasons;
+   * absent or null when it is schedulable.
+   */
+  unschedulableBecause?: 'down' | 'cordoned' | 'draining' | null;
   /** Indices of every healthy device on the node. */
   devices: number[];
   /** Indices of healthy devices not held by any live attempt, ascending. */

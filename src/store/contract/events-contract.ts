@@ -44,6 +44,11 @@ export function eventsContract(ctx: ContractContext): void {
         const maintenance = l.next((e) => e.type === 'maintenance', 'maintenance');
         await ctx.store.setMaintenanceMode('drain', T0);
         await maintenance;
+        // An uncordon gives work a place to go again; a cordon frees nothing and announces nothing (next test).
+        await ctx.store.setNodeAdminState('n1', 'cordoned');
+        const uncordoned = l.next((e) => e.type === 'work', 'work after uncordon');
+        await ctx.store.setNodeAdminState('n1', 'active');
+        await uncordoned;
       } finally {
         l.close();
       }
@@ -51,8 +56,14 @@ export function eventsContract(ctx: ContractContext): void {
 
     it('announces nothing for writes that changed nothing, and nothing after unsubscribing', async () => {
       const l = await listen(ctx.store);
+      const registered = l.next((e) => e.type === 'work', 'work');
+      await ctx.store.upsertNode(node('n1', 1));
+      await registered;
+      l.seen.length = 0;
       await ctx.store.cancelJobs({ ids: [123_456] }, 'x', T0);
       await ctx.store.applyPlan([{ jobId: 123_456, nodeId: 'nope', devices: [] }], T0, 1000);
+      await ctx.store.setNodeAdminState('nope', 'active');
+      await ctx.store.setNodeAdminState('n1', 'cordoned');
       // A marker after them: events arrive in order, so when it is heard the others would have been.
       const marker = l.next((e) => e.type === 'maintenance', 'maintenance');
       await ctx.store.setMaintenanceMode('normal', T0);

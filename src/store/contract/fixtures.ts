@@ -31,6 +31,7 @@ export function node(id: string, gpus: number, over: Partial<NodeInfo> = {}): No
     incarnation: 'inc-1',
     lastHeartbeatAt: T0,
     state: 'up',
+    adminState: 'active',
     ...over,
   };
 }

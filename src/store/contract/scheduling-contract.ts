@@ -42,6 +42,7 @@ export function schedulingContract(ctx: ContractContext): void {
         id: 'n1',
         labels: { zone: 'a' },
         schedulable: true,
+        unschedulableBecause: null,
         devices: [0, 1, 3],
         freeDevices: [0, 3],
         cpusTotal: 16,
@@ -51,7 +52,7 @@ export function schedulingContract(ctx: ContractContext): void {
         slotsTotal: 64,
         slotsFree: 64,
       });
-      expect(byId.get('n2')).toMatchObject({ schedulable: false, devices: [0, 1], freeDevices: [0, 1] });
+      expect(byId.get('n2')).toMatchObject({ schedulable: false, unschedulableBecause: 'down', devices: [0, 1], freeDevices: [0, 1] });
     });
 
     it('counts the run slots live exec attempts hold on each node; a noop holds none', async () => {

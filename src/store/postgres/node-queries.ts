@@ -1,11 +1,11 @@
-import type { DeviceTelemetry, MaintenanceMode, NodeInfo } from '../../core/types.js';
+import type { DeviceTelemetry, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../../core/types.js';
 import type { NodeLogEndpoint } from '../store.js';
 import type { Sql } from './postgres-pool.js';
 import { deviceFromRow, nodeFromRow, TELEMETRY_COLUMNS, telemetryFromRow, type DeviceRow, type NodeRow, type TelemetryRow } from './rows.js';
 
 /** Nodes and their devices, device telemetry, and the settings table (maintenance mode). */
 
-/** Parameters: id, hostname, labels (JSON), cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state. */
+/** Never writes admin_state: the operator's cordon outlives re-registrations. Parameters: id, hostname, labels (JSON), cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state. */
 const UPSERT_NODE = `INSERT INTO nodes (id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state)
   VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)
   ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, labels = excluded.labels, cpus = excluded.cpus, memory_mb = excluded.memory_mb,
@@ -21,8 +21,19 @@ const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = $1, state = 'up' WHERE i
 const MARK_DOWN = `UPDATE nodes SET state = 'down'
   WHERE id IN (SELECT id FROM nodes WHERE state = 'up' AND last_heartbeat_at < $1 ORDER BY id FOR NO KEY UPDATE)
   RETURNING id`;
-const SELECT_NODES = `SELECT id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state FROM nodes ORDER BY id`;
-const SELECT_DEVICES = `SELECT node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy FROM devices ORDER BY node_id, device_index`;
+const NODE_COLUMNS = `id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state, admin_state`;
+const DEVICE_COLUMNS = `node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy`;
+const SELECT_NODES = `SELECT ${NODE_COLUMNS} FROM nodes ORDER BY id`;
+const SELECT_DEVICES = `SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY node_id, device_index`;
+/** Parameters: id. */
+const SELECT_NODE = `SELECT ${NODE_COLUMNS} FROM nodes WHERE id = $1`;
+/** Parameters: node_id. */
+const SELECT_NODE_DEVICES = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE node_id = $1 ORDER BY device_index`;
+/**
+ * The row lock it takes is the one applyPlan takes on the nodes it places onto, so a placement either
+ * commits before the cordon or sees it. Parameters: admin_state, id.
+ */
+const SET_ADMIN_STATE = `UPDATE nodes SET admin_state = $1 WHERE id = $2`;
 /** Parameters: log_url, log_secret (both null to clear), id. */
 const SET_LOG_ENDPOINT = `UPDATE nodes SET log_url = $1, log_secret = $2 WHERE id = $3`;
 /** Parameters: id. */
@@ -62,7 +73,7 @@ const UPSERT_SETTING = `INSERT INTO settings (key, value, updated_at) VALUES ($1
 const MAINTENANCE_KEY = 'maintenance_mode';
 
 /** In a write transaction: registers a node or replaces what is known of it, devices included. */
-export async function upsertNode(sql: Sql, node: NodeInfo): Promise<void> {
+export async function upsertNode(sql: Sql, node: NodeRegistration): Promise<void> {
   await sql.execute(UPSERT_NODE, [
     node.id, node.hostname, JSON.stringify(node.labels), node.cpus, node.memoryMb, node.maxRunning, node.incarnation, node.lastHeartbeatAt, node.state,
   ]);
@@ -91,6 +102,19 @@ export async function listNodes(sql: Sql): Promise<NodeInfo[]> {
     else devices.set(d.node_id, [d]);
   }
   return (await sql.query<NodeRow>(SELECT_NODES)).map((n) => nodeFromRow(n, (devices.get(n.id) ?? []).map(deviceFromRow)));
+}
+
+/** In a read transaction, so the node and its devices are one snapshot. */
+export async function getNode(sql: Sql, nodeId: string): Promise<NodeInfo | null> {
+  const [row] = await sql.query<NodeRow>(SELECT_NODE, [nodeId]);
+  if (!row) return null;
+  return nodeFromRow(row, (await sql.query<DeviceRow>(SELECT_NODE_DEVICES, [nodeId])).map(deviceFromRow));
+}
+
+/** In a write transaction: the new state and the node as it is then, or null for an unknown node. */
+export async function setNodeAdminState(sql: Sql, nodeId: string, state: NodeAdminState): Promise<NodeInfo | null> {
+  if ((await sql.execute(SET_ADMIN_STATE, [state, nodeId])) === 0) return null;
+  return getNode(sql, nodeId);
 }
 
 export async function setNodeLogEndpoint(sql: Sql, nodeId: string, endpoint: NodeLogEndpoint | null): Promise<void> {

@@ -1,5 +1,6 @@
 import { slotsOf, type JobSpec } from '../../core/job-spec.js';
 import type { NodeCapacity, QueuedJob } from '../../core/scheduler/snapshot.js';
+import { schedulability } from '../node-schedulability.js';
 import type { AssignedAttempt, Placement } from '../store.js';
 import type { Sql } from './postgres-pool.js';
 import { LIVE_ATTEMPT, unique } from './shared-sql.js';
@@ -28,7 +29,7 @@ import { LIVE_ATTEMPT, unique } from './shared-sql.js';
  * Every node with its healthy devices, the devices live attempts hold, and what live attempts reserve.
  * Parameters: none.
  */
-const SELECT_NODE_CAPACITY = `SELECT n.id, n.labels, n.cpus, n.memory_mb, n.max_running, n.state,
+const SELECT_NODE_CAPACITY = `SELECT n.id, n.labels, n.cpus, n.memory_mb, n.max_running, n.state, n.admin_state,
     coalesce((SELECT array_agg(d.device_index ORDER BY d.device_index) FROM devices d WHERE d.node_id = n.id AND d.healthy), '{}') AS devices,
     coalesce((SELECT array_agg(h.device_index) FROM device_holds h WHERE h.node_id = n.id), '{}') AS held,
     coalesce(r.cpus, 0) AS cpus_held, coalesce(r.memory_mb, 0) AS memory_held, coalesce(r.slots, 0) AS slots_held
@@ -45,8 +46,8 @@ const SELECT_RUNNABLE = `SELECT id, queue, type, priority, gpus, cpus, memory_mb
 /** Step 1 of applyPlan. Parameters: job ids bigint[]. */
 const LOCK_QUEUED_JOBS = `SELECT id, type, attempts, gpus, cpus, memory_mb, spec, created_at FROM jobs
   WHERE id = ANY($1::bigint[]) AND state = 'queued' ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`;
-/** Step 2 of applyPlan. Parameters: node ids text[]. */
-const LOCK_UP_NODES = `SELECT id FROM nodes WHERE id = ANY($1::text[]) AND state = 'up' ORDER BY id FOR NO KEY UPDATE`;
+/** Step 2 of applyPlan: the nodes that take new work (up, and neither cordoned nor draining: node-schedulability.ts). Parameters: node ids text[]. */
+const LOCK_UP_NODES = `SELECT id FROM nodes WHERE id = ANY($1::text[]) AND state = 'up' AND admin_state = 'active' ORDER BY id FOR NO KEY UPDATE`;
 /**
  * Writes the accepted placements: attempts, device holds, the jobs' new state and their events, in one statement.
  * Parameters: job_id bigint[], number int[], node_id text[], devices (JSON text[]), cpus float8[], memory_mb bigint[],
@@ -78,6 +79,7 @@ interface CapacityRow {
   memory_mb: number;
   max_running: number;
   state: string;
+  admin_state: string;
   devices: number[];
   held: number[];
   cpus_held: number;
@@ -113,7 +115,7 @@ export async function schedulingSnapshot(sql: Sql, now: number, limit: number): 
     return {
       id: n.id,
       labels: n.labels,
-      schedulable: n.state === 'up',
+      ...schedulability(n.state, n.admin_state),
       devices: n.devices,
       freeDevices: n.devices.filter((d) => !held.has(d)),
       cpusTotal: n.cpus,
@@ -142,7 +144,7 @@ export async function schedulingSnapshot(sql: Sql, now: number, limit: number): 
 
 /**
  * In a write transaction. A placement is applied when its job is still queued (and not being placed by
- * another replica), it names exactly the job's number of distinct devices, its node is up, the devices
+ * another replica), it names exactly the job's number of distinct devices, its node is up and active (not cordoned or draining), the devices
  * are healthy and free, and the node has a run slot for it; placements earlier in the same call count.
  */
 export async function applyPlan(sql: Sql, placements: Placement[], now: number, leaseMs: number): Promise<AssignedAttempt[]> {

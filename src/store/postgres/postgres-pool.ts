@@ -41,6 +41,15 @@ export interface PoolOptions {
 const CONNECT_TIMEOUT_MS = 5000;
 /** Idle connections are closed after this long, so a quiet server holds few. */
 const IDLE_TIMEOUT_MS = 30_000;
+/**
+ * PostgreSQL ends a session that sits inside a transaction without sending anything for this long, which
+ * rolls the transaction back and frees its locks. gpuq sends a transaction's statements back to back, so
+ * only a stalled process (SIGSTOP, a paused VM, a hung event loop) gets there; without it, a leader paused
+ * inside a fenced write would hold its FOR SHARE lock on the lease row, and the takeover's FOR UPDATE (and
+ * every write touching the rows it locked) would wait until it woke. Kept under the leader lease (6 s by
+ * default), so a takeover is delayed by at most this.
+ */
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 3000;
 /** Attempts of a write transaction that hit a deadlock or a serialization failure. */
 const MAX_TRIES = 4;
 
@@ -57,6 +66,7 @@ export function createDatabase(opts: PoolOptions): PgDatabase {
     max: opts.poolSize,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: IDLE_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
     application_name: 'gpuq',
     types,
   });

@@ -99,6 +99,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     heartbeatNode: (nodeId, now) => nodes.heartbeatNode(db, nodeId, now),
     markNodesDown: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.markNodesDown(sql, before))) : nodes.markNodesDown(db, before)),
     listNodes: () => db.read((sql) => nodes.listNodes(sql)),
+    getNode: (nodeId) => db.read((sql) => nodes.getNode(sql, nodeId)),
+    setNodeAdminState: (nodeId, state) => db.write((sql) => nodes.setNodeAdminState(sql, nodeId, state)),
     setNodeLogEndpoint: (nodeId, endpoint) => nodes.setNodeLogEndpoint(db, nodeId, endpoint),
     getNodeLogEndpoint: (nodeId) => nodes.getNodeLogEndpoint(db, nodeId),
     recordTelemetry: (samples) => nodes.recordTelemetry(db, samples),

@@ -142,6 +142,7 @@ export interface NodeRow {
   incarnation: string;
   last_heartbeat_at: number;
   state: string;
+  admin_state: string;
 }
 
 export interface DeviceRow {
@@ -179,6 +180,7 @@ export function nodeFromRow(row: NodeRow, devices: Device[]): NodeInfo {
     incarnation: row.incarnation,
     lastHeartbeatAt: row.last_heartbeat_at,
     state: row.state as NodeInfo['state'],
+    adminState: row.admin_state as NodeInfo['adminState'],
   };
 }
 

@@ -6,6 +6,7 @@ import type { Attempt, JobState } from '../../core/types.js';
 import type { AssignedAttempt, DecideFn, EndReport, Placement, ReportResult, StartReport } from '../store.js';
 import { ATTEMPT_COLUMNS, attemptFromRow, parseStringMap, type AttemptRow } from './rows.js';
 import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql.js';
+import { schedulability } from '../node-schedulability.js';
 
 /**
  * Scheduling and the attempt lifecycle: snapshot → applyPlan → markRunning →
@@ -17,7 +18,7 @@ import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql
  * reclaimed or already ended changes nothing.
  */
 
-const SELECT_NODES = `SELECT id, labels, cpus, memory_mb, max_running, state FROM nodes ORDER BY id`;
+const SELECT_NODES = `SELECT id, labels, cpus, memory_mb, max_running, state, admin_state FROM nodes ORDER BY id`;
 const SELECT_HEALTHY_DEVICES = `SELECT node_id, device_index FROM devices WHERE healthy = 1 ORDER BY node_id, device_index`;
 const SELECT_HOLDS = `SELECT node_id, device_index FROM device_holds`;
 const SELECT_LIVE_RESERVATIONS = `SELECT node_id, total(cpus) AS cpus, total(memory_mb) AS memory_mb, total(slots) AS slots FROM attempts WHERE ${LIVE_ATTEMPT} GROUP BY node_id`;
@@ -32,7 +33,7 @@ const SELECT_RUNNABLE = `SELECT id, queue, type, priority, gpus, cpus, memory_mb
 /** Parameters: id. */
 const SELECT_JOB_FOR_PLACEMENT = `SELECT state, type, attempts, gpus, cpus, memory_mb, spec, created_at FROM jobs WHERE id = ?`;
 /** Parameters: node id. */
-const SELECT_NODE_STATE = `SELECT state, max_running FROM nodes WHERE id = ?`;
+const SELECT_NODE_STATE = `SELECT state, admin_state, max_running FROM nodes WHERE id = ?`;
 /** Run slots the node's live attempts hold (attempts_live_node). Parameters: node id. */
 const SELECT_NODE_SLOTS_HELD = `SELECT total(slots) AS slots FROM attempts WHERE ${LIVE_ATTEMPT} AND node_id = ?`;
 /** Parameters: node id. */
@@ -109,6 +110,7 @@ interface NodeRowLite {
   memory_mb: number;
   max_running: number;
   state: string;
+  admin_state: string;
 }
 interface RunnableRow {
   id: number;
@@ -150,7 +152,7 @@ export function prepareAttemptQueries(db: Database) {
   const selectLiveReservations = db.prepare<[], { node_id: string; cpus: number; memory_mb: number; slots: number }>(SELECT_LIVE_RESERVATIONS);
   const selectRunnable = db.prepare<[number, number], RunnableRow>(SELECT_RUNNABLE);
   const selectJobForPlacement = db.prepare<[number], PlacementJobRow>(SELECT_JOB_FOR_PLACEMENT);
-  const selectNodeState = db.prepare<[string], { state: string; max_running: number }>(SELECT_NODE_STATE);
+  const selectNodeState = db.prepare<[string], { state: string; admin_state: string; max_running: number }>(SELECT_NODE_STATE);
   const selectNodeSlotsHeld = db.prepare<[string], { slots: number }>(SELECT_NODE_SLOTS_HELD);
   const selectNodeHealthy = db.prepare<[string], { device_index: number }>(SELECT_NODE_HEALTHY);
   const countHeld = db.prepare<[string, string], { n: number }>(COUNT_HELD);
@@ -183,7 +185,7 @@ export function prepareAttemptQueries(db: Database) {
       return {
         id: n.id,
         labels: parseStringMap(n.labels),
-        schedulable: n.state === 'up',
+        ...schedulability(n.state, n.admin_state),
         devices,
         freeDevices: devices.filter((d) => !heldHere.has(d)),
         cpusTotal: n.cpus,
@@ -211,8 +213,8 @@ export function prepareAttemptQueries(db: Database) {
   }
 
   function applyPlan(placements: Placement[], now: number, leaseMs: number): AssignedAttempt[] {
-    // Per call: is each node up, which of its devices are healthy, and how many run slots it has free. A placement
-    // onto a node that went down, onto a device that turned unhealthy, or past the node's maxRunning is as stale
+    // Per call: is each node up and not cordoned or draining, which of its devices are healthy, and how many run slots it has free. A placement
+    // onto a node that went down or was cordoned, onto a device that turned unhealthy, or past the node's maxRunning is as stale
     // as one onto a held device. Slots are counted once per node and then kept up to date here.
     const nodeCache = new Map<string, { usable: Set<number>; freeSlots: number } | null>();
     const nodeNow = (nodeId: string): { usable: Set<number>; freeSlots: number } | null => {
@@ -220,7 +222,7 @@ export function prepareAttemptQueries(db: Database) {
       if (n === undefined) {
         const row = selectNodeState.get(nodeId);
         n =
-          row?.state === 'up'
+          row && schedulability(row.state, row.admin_state).schedulable
             ? { usable: new Set(selectNodeHealthy.all(nodeId).map((d) => d.device_index)), freeSlots: row.max_running - (selectNodeSlotsHeld.get(nodeId)?.slots ?? 0) }
             : null;
         nodeCache.set(nodeId, n);

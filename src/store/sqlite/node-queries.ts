@@ -1,11 +1,11 @@
 import type { Database } from 'better-sqlite3';
-import type { DeviceTelemetry, MaintenanceMode, NodeInfo } from '../../core/types.js';
+import type { DeviceTelemetry, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../../core/types.js';
 import type { NodeLogEndpoint } from '../store.js';
 import { deviceFromRow, nodeFromRow, TELEMETRY_COLUMNS, telemetryFromRow, type DeviceRow, type NodeRow, type TelemetryRow } from './rows.js';
 
 /** Nodes and their devices, device telemetry, and the settings table (maintenance mode). */
 
-/** Parameters: @id, @hostname, @labels (JSON), @cpus, @memoryMb, @maxRunning, @incarnation, @lastHeartbeatAt, @state. */
+/** Never writes admin_state: the operator's cordon outlives re-registrations. Parameters: @id, @hostname, @labels (JSON), @cpus, @memoryMb, @maxRunning, @incarnation, @lastHeartbeatAt, @state. */
 const UPSERT_NODE = `INSERT INTO nodes (id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state)
   VALUES (@id, @hostname, @labels, @cpus, @memoryMb, @maxRunning, @incarnation, @lastHeartbeatAt, @state)
   ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, labels = excluded.labels, cpus = excluded.cpus,
@@ -29,8 +29,16 @@ const INSERT_DEVICE = `INSERT INTO devices (node_id, device_index, uuid, name, s
 const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = ?, state = 'up' WHERE id = ?`;
 /** Parameters: before. */
 const MARK_DOWN = `UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat_at < ? RETURNING id`;
-const SELECT_NODES = `SELECT id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state FROM nodes ORDER BY id`;
-const SELECT_DEVICES = `SELECT node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy FROM devices ORDER BY node_id, device_index`;
+const NODE_COLUMNS = `id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state, admin_state`;
+const DEVICE_COLUMNS = `node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy`;
+const SELECT_NODES = `SELECT ${NODE_COLUMNS} FROM nodes ORDER BY id`;
+const SELECT_DEVICES = `SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY node_id, device_index`;
+/** Parameters: id. */
+const SELECT_NODE = `SELECT ${NODE_COLUMNS} FROM nodes WHERE id = ?`;
+/** Parameters: node_id. */
+const SELECT_NODE_DEVICES = `SELECT ${DEVICE_COLUMNS} FROM devices WHERE node_id = ? ORDER BY device_index`;
+/** Parameters: admin_state, id. */
+const SET_ADMIN_STATE = `UPDATE nodes SET admin_state = ? WHERE id = ?`;
 /** Parameters: log_url, log_secret (both null to clear), id. */
 const SET_LOG_ENDPOINT = `UPDATE nodes SET log_url = ?, log_secret = ? WHERE id = ?`;
 /** Parameters: id. */
@@ -72,6 +80,9 @@ export function prepareNodeQueries(db: Database) {
   const markDown = db.prepare<[number], { id: string }>(MARK_DOWN);
   const selectNodes = db.prepare<[], NodeRow>(SELECT_NODES);
   const selectDevices = db.prepare<[], DeviceRow>(SELECT_DEVICES);
+  const selectNode = db.prepare<[string], NodeRow>(SELECT_NODE);
+  const selectNodeDevices = db.prepare<[string], DeviceRow>(SELECT_NODE_DEVICES);
+  const setAdminState = db.prepare<[string, string]>(SET_ADMIN_STATE);
   const setLogEndpoint = db.prepare<[string | null, string | null, string]>(SET_LOG_ENDPOINT);
   const selectLogEndpoint = db.prepare<[string], { log_url: string | null; log_secret: string | null }>(SELECT_LOG_ENDPOINT);
   const insertTelemetry = db.prepare<TelemetryParams>(INSERT_TELEMETRY);
@@ -84,7 +95,7 @@ export function prepareNodeQueries(db: Database) {
   const upsertSetting = db.prepare<[string, string, number]>(UPSERT_SETTING);
 
   /** Registers a node or replaces what is known of it, devices included. */
-  function upsertNode(node: NodeInfo): void {
+  function upsertNode(node: NodeRegistration): void {
     upsertNodeStmt.run({
       id: node.id,
       hostname: node.hostname,
@@ -121,6 +132,16 @@ export function prepareNodeQueries(db: Database) {
       else devices.set(d.node_id, [d]);
     }
     return selectNodes.all().map((n) => nodeFromRow(n, (devices.get(n.id) ?? []).map(deviceFromRow)));
+  }
+
+  function getNode(nodeId: string): NodeInfo | null {
+    const row = selectNode.get(nodeId);
+    return row ? nodeFromRow(row, selectNodeDevices.all(nodeId).map(deviceFromRow)) : null;
+  }
+
+  function setNodeAdminState(nodeId: string, state: NodeAdminState): NodeInfo | null {
+    if (setAdminState.run(state, nodeId).changes === 0) return null;
+    return getNode(nodeId);
   }
 
   function setNodeLogEndpoint(nodeId: string, endpoint: NodeLogEndpoint | null): void {
@@ -166,6 +187,8 @@ export function prepareNodeQueries(db: Database) {
     heartbeatNode,
     markNodesDown,
     listNodes,
+    getNode,
+    setNodeAdminState,
     setNodeLogEndpoint,
     getNodeLogEndpoint,
     recordTelemetry,

@@ -162,6 +162,8 @@ function createSqliteStore(db: Database.Database): Store {
     heartbeatNode: write(nodes.heartbeatNode),
     markNodesDown: (before, fence) => fenced(nodes.markNodesDown)(before, fence),
     listNodes: read(nodes.listNodes),
+    getNode: read(nodes.getNode),
+    setNodeAdminState: write(nodes.setNodeAdminState),
     setNodeLogEndpoint: write(nodes.setNodeLogEndpoint),
     getNodeLogEndpoint: read(nodes.getNodeLogEndpoint),
     recordTelemetry: write(nodes.recordTelemetry),
