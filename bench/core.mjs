@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Core benchmark, through the HTTP API as users submit. Run: npm run bench (or node bench/core.mjs [--only name]).
+// Core benchmark, through the HTTP API as users submit. Run: npm run bench (or node bench/core.mjs [--only name] [--database-url URL]).
 import { spawn } from 'node:child_process';
-import { api, counts, peakRssMb, percentile, printTable, record, startGpuq, waitFor, waitIdle } from './lib.mjs';
+import { api, counts, peakRssMb, percentile, printTable, record, startGpuq, STORE, waitFor, waitIdle } from './lib.mjs';
 
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const rows = [];
@@ -149,4 +149,4 @@ for (const [name, fn] of Object.entries(all)) {
   await fn();
 }
 const table = printTable(rows);
-if (!only) record('core', 'npm run bench', table, results);
+if (!only) record(STORE === 'sqlite' ? 'core' : 'core-postgres', STORE === 'sqlite' ? 'npm run bench' : 'npm run build && node bench/core.mjs --database-url postgres://postgres@127.0.0.1:5432/test', table, results);

@@ -8,9 +8,37 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = path.join(ROOT, 'dist/cli/main.js');
 
+/**
+ * `--database-url URL` on a benchmark's command line runs every server on PostgreSQL instead of SQLite,
+ * each in a fresh schema of that database (dropped when the server stops).
+ */
+const DATABASE_URL = process.argv.includes('--database-url') ? process.argv[process.argv.indexOf('--database-url') + 1] : undefined;
+export const STORE = DATABASE_URL === undefined ? 'sqlite' : 'postgres';
+
+async function freshSchema() {
+  const { default: pg } = await import('pg');
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+  const schema = `gpuq_bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  await admin.end();
+  const url = `${DATABASE_URL}${DATABASE_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  return {
+    url,
+    async drop() {
+      const c = new pg.Client({ connectionString: DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA ${schema} CASCADE`);
+      await c.end();
+    },
+  };
+}
+
 export async function startGpuq(args = []) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'gpuq-bench-'));
-  const child = spawn(process.execPath, [CLI, 'up', '--json', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const schema = DATABASE_URL === undefined ? null : await freshSchema();
+  const storeArgs = schema === null ? [] : ['--database-url', schema.url];
+  const child = spawn(process.execPath, [CLI, 'up', '--json', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...storeArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -28,6 +56,7 @@ export async function startGpuq(args = []) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
+      await schema?.drop();
     },
   };
 }
