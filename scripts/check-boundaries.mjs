@@ -36,6 +36,10 @@ for (const f of files) {
       if (i.startsWith('.') && !path.resolve(path.dirname(f), i).startsWith(path.join(root, 'core'))) problems.push(`${r}: core/ imports outside core/: "${i}"`);
     }
   }
+  // The risk model is pure math; only the CPU engine's thread plumbing touches node:* (ADR 0009).
+  if (r.startsWith('risk/') && !isTest && !/^risk\/cpu-(engine|worker)\.ts$/.test(r)) {
+    for (const i of imports) if (i.startsWith('node:')) problems.push(`${r}: risk/ math must stay pure (node:* only in cpu-engine.ts and cpu-worker.ts) but imports "${i}"`);
+  }
   for (const i of imports) {
     const driver = DRIVERS.find((d) => d.pattern.test(i));
     if (driver && !r.startsWith(driver.home)) problems.push(`${r}: imports the database driver "${i}", which only src/${driver.home} may use`);
