@@ -121,6 +121,18 @@ describe('remote agents (gpuq agent) on a PostgreSQL control plane', () => {
     expect([cli.code, cli.stdout]).toEqual([0, 'first\nsecond\n']);
   }, 90_000);
 
+  it('marks the node of an agent stopped cleanly down at once, sooner than its heartbeats could', async () => {
+    const c = await cluster();
+    const a = await c.agent('gpu-leaving');
+    expect((await c.client.nodes()).nodes.find((n) => n.id === 'gpu-leaving')?.state).toBe('up');
+    const stoppedAt = Date.now();
+    await a.stop();
+    agents.splice(agents.indexOf(a), 1);
+    // The server marks a silent node down after max(lease, 3 heartbeats) = 6 s; the agent's leave does it at once.
+    await until('the node to be down', async () => (await c.client.nodes()).nodes.find((n) => n.id === 'gpu-leaving')?.state === 'down', 3000);
+    expect(Date.now() - stoppedAt).toBeLessThan(6000);
+  });
+
   it('reruns the jobs of an agent killed -9 on the other agents once their leases run out', async () => {
     const c = await cluster();
     const victim = await c.agent('gpu-a');

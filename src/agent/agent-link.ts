@@ -18,6 +18,8 @@ export interface ControlPlaneLink {
   heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[]): Promise<{ liveAttemptIds: number[] }>;
   reportStarted(reports: StartReport[]): Promise<ReportResult[]>;
   reportEnded(reports: EndReport[]): Promise<ReportResult[]>;
+  /** The agent stops cleanly: its node (as registered by this incarnation) takes no new work until it registers again. Resolves whether it was marked down. */
+  leave(nodeId: string, incarnation: string): Promise<boolean>;
 }
 
 /** What the control plane calls on an agent. */

@@ -103,6 +103,10 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
     return this.report('ended', reports);
   }
 
+  async leave(nodeId: string, incarnation: string): Promise<boolean> {
+    return (await this.send<{ left: boolean }>('POST', `/v1/agents/${encodeURIComponent(nodeId)}/leave`, { incarnation })).left;
+  }
+
   /**
    * Long-polls this agent's session for work, acknowledging everything up to
    * `ack`. Throws ControlPlaneRefusedError with AGENT_SESSION_EXPIRED when the

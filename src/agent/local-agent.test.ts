@@ -64,6 +64,10 @@ class ScriptedLink implements ControlPlaneLink {
     this.ended.push(...reports);
     return reports.map((r) => ({ attemptId: r.attemptId, accepted: this.live.has(r.attemptId) }));
   }
+  async leave(nodeId: string) {
+    this.calls.push(`leave ${nodeId}`);
+    return true;
+  }
 }
 
 async function agentWith(heartbeatMs = 3_600_000) {
@@ -103,6 +107,16 @@ describe('LocalAgent', () => {
     agent.run([assigned(1)]);
     expect(starts).toEqual([1]);
     await agent.stop();
+  });
+
+  it('stopping, kills what runs, sends its last reports, and then says its node leaves', async () => {
+    const { link, agent } = await agentWith();
+    link.live.add(1);
+    agent.run([assigned(1)]);
+    await vi.waitFor(() => expect(link.calls).toContain('started 1'));
+    await agent.stop();
+    expect(link.calls.slice(-2)).toEqual(['ended 1', 'leave n1']);
+    expect(link.ended.map((e) => e.end.state)).toEqual(['failed']);
   });
 
   it('reports at once while its leases are fresh', async () => {

@@ -197,6 +197,8 @@ export class LocalAgent implements AgentControl {
     await Promise.all(all.map((r) => r.done));
     this.flushing = this.flushing.then(() => this.flush());
     await this.flushing;
+    // Until it registers again, nothing should be placed on a node nobody runs.
+    await this.link.leave(this.nodeId, this.incarnation).catch((e: unknown) => this.log.warn({ err: e }, 'could not tell the control plane this node is leaving; it is marked down when its heartbeats stop'));
   }
 
   private spawn(a: AssignedAttempt): void {

@@ -64,6 +64,10 @@ const telemetry = z.strictObject({
   eccUncorrected: z.number().nullable(),
 });
 
+export const leaveBody = z.strictObject({
+  incarnation: z.string().min(1).max(200),
+});
+
 export const heartbeatBody = z.strictObject({
   runningAttemptIds: z.array(attemptId).max(100_000),
   telemetry: z.array(telemetry).max(10_000).default([]),

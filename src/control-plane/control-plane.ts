@@ -244,6 +244,14 @@ export class ControlPlane implements ControlPlaneLink {
     return { liveAttemptIds: live };
   }
 
+  /** An agent stopping cleanly: its node takes no new work until it registers again. Returns whether the node was marked down. */
+  async leave(nodeId: string, incarnation: string): Promise<boolean> {
+    const left = await this.store.nodeLeft(nodeId, incarnation);
+    this.nodeCache = null;
+    if (left) this.log.info({ nodeId }, 'node left (its agent stopped): marked down, no new work goes there');
+    return left;
+  }
+
   async reportStarted(reports: StartReport[]): Promise<ReportResult[]> {
     const results = await this.store.markRunning(reports, this.clock.now());
     this.forgetDelivered(reports);

@@ -75,6 +75,12 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
   /** Registers a node or replaces what its agent reports of it; never changes its admin state (a new node is 'active'). */
   upsertNode(node: NodeRegistration): Promise<void>;
   heartbeatNode(nodeId: string, now: number): Promise<void>;
+  /**
+   * An agent stopping cleanly: marks its node down at once, so no new work goes there while nobody runs it.
+   * Only for the incarnation that registered last (a late call from an old process leaves a newer one alone).
+   * Returns whether the node was marked down.
+   */
+  nodeLeft(nodeId: string, incarnation: string): Promise<boolean>;
   /** Marks nodes whose last heartbeat is older than `before` as down; returns their ids. */
   markNodesDown(before: number, fence?: Fence): Promise<string[]>;
   listNodes(): Promise<NodeInfo[]>;

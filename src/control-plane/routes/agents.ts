@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
 import type { NodeRegistration } from '../../core/types.js';
-import { endedBody, heartbeatBody, nodeParams, registerBody, startedBody, workQuery } from '../agent-schemas.js';
+import { endedBody, heartbeatBody, leaveBody, nodeParams, registerBody, startedBody, workQuery } from '../agent-schemas.js';
 import { requires } from '../auth.js';
 import { RemoteAgentSessions } from '../remote-agent-session.js';
 import { parseRequest } from '../request-schemas.js';
@@ -45,6 +45,12 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const other = body.telemetry.findIndex((t) => t.nodeId !== nodeId);
     if (other >= 0) throw new ValidationError([{ path: `telemetry.${other}.nodeId`, message: `must be ${nodeId}, the node this heartbeat is for` }]);
     return ctx.controlPlane.heartbeat(nodeId, body.runningAttemptIds, body.telemetry);
+  });
+
+  app.post('/v1/agents/:nodeId/leave', requires('agent.heartbeat'), async (req) => {
+    const { nodeId } = parseRequest(nodeParams, req.params);
+    const { incarnation } = parseRequest(leaveBody, req.body);
+    return { left: await ctx.controlPlane.leave(nodeId, incarnation) };
   });
 
   app.post('/v1/agents/:nodeId/started', requires('agent.report'), async (req) => {

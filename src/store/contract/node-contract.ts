@@ -40,6 +40,22 @@ export function nodeContract(ctx: ContractContext): void {
     });
   });
 
+  describe('a node whose agent leaves', () => {
+    it('is marked down at once, only by the incarnation that registered last, and comes back with a heartbeat', async () => {
+      await ctx.store.upsertNode(node('a', 0, { incarnation: 'old' }));
+      await ctx.store.upsertNode(node('a', 0, { incarnation: 'new' }));
+      expect(await ctx.store.nodeLeft('a', 'old')).toBe(false);
+      expect((await ctx.store.listNodes())[0]?.state).toBe('up');
+      expect(await ctx.store.nodeLeft('a', 'new')).toBe(true);
+      expect((await ctx.store.listNodes())[0]?.state).toBe('down');
+      expect((await ctx.store.schedulingSnapshot(T0, 1)).nodes[0]?.schedulable).toBe(false);
+      expect(await ctx.store.nodeLeft('a', 'new')).toBe(false);
+      expect(await ctx.store.nodeLeft('unknown', 'new')).toBe(false);
+      await ctx.store.heartbeatNode('a', T0 + 1);
+      expect((await ctx.store.listNodes())[0]?.state).toBe('up');
+    });
+  });
+
   describe('node log endpoints', () => {
     it('keeps a node\'s log endpoint until replaced or cleared; none for unknown nodes', async () => {
       await ctx.store.upsertNode(node('n1', 1));

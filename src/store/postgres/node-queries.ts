@@ -17,6 +17,8 @@ const INSERT_DEVICES = `INSERT INTO devices (node_id, device_index, uuid, name, 
   SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::text[], $8::bool[])`;
 /** Parameters: last_heartbeat_at, id. */
 const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = $1, state = 'up' WHERE id = $2`;
+/** $1 id, $2 incarnation. */
+const NODE_LEFT = `UPDATE nodes SET state = 'down' WHERE id = $1 AND incarnation = $2 AND state = 'up'`;
 /** Rows are locked in id order, as applyPlan locks them, so the two never deadlock. Parameters: before. */
 const MARK_DOWN = `UPDATE nodes SET state = 'down'
   WHERE id IN (SELECT id FROM nodes WHERE state = 'up' AND last_heartbeat_at < $1 ORDER BY id FOR NO KEY UPDATE)
@@ -83,6 +85,10 @@ export async function upsertNode(sql: Sql, node: NodeRegistration): Promise<void
   await sql.execute(INSERT_DEVICES, [
     node.id, col((d) => d.index), col((d) => d.uuid), col((d) => d.name), col((d) => d.simulated), col((d) => d.memoryTotalMb), col((d) => d.pciBusId), col((d) => d.healthy),
   ]);
+}
+
+export async function nodeLeft(sql: Sql, nodeId: string, incarnation: string): Promise<boolean> {
+  return (await sql.execute(NODE_LEFT, [nodeId, incarnation])) > 0;
 }
 
 export async function heartbeatNode(sql: Sql, nodeId: string, now: number): Promise<void> {

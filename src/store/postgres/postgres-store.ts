@@ -97,6 +97,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
 
     upsertNode: (node) => db.write((sql) => nodes.upsertNode(sql, node)),
     heartbeatNode: (nodeId, now) => nodes.heartbeatNode(db, nodeId, now),
+    nodeLeft: (nodeId, incarnation) => nodes.nodeLeft(db, nodeId, incarnation),
     markNodesDown: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.markNodesDown(sql, before))) : nodes.markNodesDown(db, before)),
     listNodes: () => db.read((sql) => nodes.listNodes(sql)),
     getNode: (nodeId) => db.read((sql) => nodes.getNode(sql, nodeId)),

@@ -27,6 +27,8 @@ const DELETE_DEVICES = `DELETE FROM devices WHERE node_id = ?`;
 const INSERT_DEVICE = `INSERT INTO devices (node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
 /** Parameters: last_heartbeat_at, id. */
 const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = ?, state = 'up' WHERE id = ?`;
+/** Parameters: id, incarnation. */
+const NODE_LEFT = `UPDATE nodes SET state = 'down' WHERE id = ? AND incarnation = ? AND state = 'up'`;
 /** Parameters: before. */
 const MARK_DOWN = `UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat_at < ? RETURNING id`;
 const NODE_COLUMNS = `id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state, admin_state`;
@@ -73,6 +75,7 @@ type TelemetryParams = [string, number, number, number | null, number | null, nu
 export type NodeQueries = ReturnType<typeof prepareNodeQueries>;
 
 export function prepareNodeQueries(db: Database) {
+  const nodeLeftStmt = db.prepare<[string, string]>(NODE_LEFT);
   const upsertNodeStmt = db.prepare<UpsertNodeParams>(UPSERT_NODE);
   const deleteDevices = db.prepare<[string]>(DELETE_DEVICES);
   const insertDevice = db.prepare<[string, number, string, string, number, number, string | null, number]>(INSERT_DEVICE);
@@ -111,6 +114,10 @@ export function prepareNodeQueries(db: Database) {
     for (const d of node.devices) {
       insertDevice.run(node.id, d.index, d.uuid, d.name, d.simulated ? 1 : 0, d.memoryTotalMb, d.pciBusId, d.healthy ? 1 : 0);
     }
+  }
+
+  function nodeLeft(nodeId: string, incarnation: string): boolean {
+    return nodeLeftStmt.run(nodeId, incarnation).changes > 0;
   }
 
   function heartbeatNode(nodeId: string, now: number): void {
@@ -185,6 +192,7 @@ export function prepareNodeQueries(db: Database) {
   return {
     upsertNode,
     heartbeatNode,
+    nodeLeft,
     markNodesDown,
     listNodes,
     getNode,

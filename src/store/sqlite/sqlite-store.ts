@@ -160,6 +160,7 @@ function createSqliteStore(db: Database.Database): Store {
 
     upsertNode: write(nodes.upsertNode),
     heartbeatNode: write(nodes.heartbeatNode),
+    nodeLeft: write(nodes.nodeLeft),
     markNodesDown: (before, fence) => fenced(nodes.markNodesDown)(before, fence),
     listNodes: read(nodes.listNodes),
     getNode: read(nodes.getNode),
