@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../src/core/access.js';
 import { GpuqApiError, GpuqClient } from '../src/sdk/client.js';
 import { leakedServers, runCli, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
-import { TEST_DATABASE_URL, TestSchemas } from './helpers/postgres.js';
+import { TestSchemas } from './helpers/postgres.js';
 
 /**
  * API tokens and roles against a real `gpuq up --auth required` process on
@@ -176,19 +176,16 @@ describe('gpuq up off loopback', () => {
 describe('gpuq token create --database-url', () => {
   it('bootstraps an admin token in a PostgreSQL store, which a server on that store then accepts', async () => {
     const schemas = new TestSchemas();
-    const schema = schemas.newName();
+    const { schema, url } = await schemas.createForServer();
     try {
-      await schemas.query(`CREATE SCHEMA ${schema}`);
-      const url = new URL(TEST_DATABASE_URL);
-      url.searchParams.set('options', `-c search_path=${schema}`);
-      const boot = await runCli(['token', 'create', '--role', 'admin', '--name', 'root', '--database-url', url.toString()]);
+      const boot = await runCli(['token', 'create', '--role', 'admin', '--name', 'root', '--database-url', url]);
       expect(boot.code, boot.stderr).toBe(0);
       const token = boot.stdout.trim();
       const [row] = await schemas.query<{ name: string; role: string; token_hash: string }>(`SELECT name, role, token_hash FROM ${schema}.api_tokens`);
       expect(row).toMatchObject({ name: 'root', role: 'admin' });
       expect(row!.token_hash).toMatch(/^[0-9a-f]{64}$/);
       expect(row!.token_hash).not.toContain(token);
-      const pg = await startGpuq({ fakeGpus: 1, args: ['--database-url', url.toString(), '--auth', 'required'] });
+      const pg = await startGpuq({ fakeGpus: 1, args: ['--database-url', url, '--auth', 'required'] });
       try {
         const admin = new GpuqClient(pg.url, { token });
         expect((await admin.listTokens()).tokens.map((t) => t.name)).toEqual(['root']);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { waitForJobs } from '../src/cli/commands/wait.js';
 import { leakedServers, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
-import { TEST_DATABASE_URL, TestSchemas } from './helpers/postgres.js';
+import { TestSchemas } from './helpers/postgres.js';
 
 // Two real `gpuq up` servers, each with its own local agent and simulated GPUs, sharing one PostgreSQL
 // schema: one leads (schedules for both nodes), the other serves the API and runs what the leader assigns
@@ -28,9 +28,7 @@ const leaderOf = async (s: GpuqProcess) => (await (await fetch(`${s.url}/v1/stat
 
 describe('cluster: two servers on PostgreSQL', () => {
   it('the follower takes over within 10 s when the leader is killed -9; every job succeeds, no GPU is held twice', async () => {
-    const schema = schemas.newName();
-    await schemas.query(`CREATE SCHEMA ${schema}`);
-    const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const { url } = await schemas.createForServer();
     const common = ['--database-url', url, '--lease-seconds', '3', '--kill-grace-seconds', '1'];
     const a = await startGpuq({ fakeGpus: 2, args: [...common, '--node-name', 'node-a'] });
     servers.push(a);

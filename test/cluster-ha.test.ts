@@ -4,8 +4,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { waitForJobs } from '../src/cli/commands/wait.js';
 import { GpuqClient } from '../src/sdk/client.js';
 import { leakedAgents, startAgent, type AgentProcess } from './helpers/agent-process.js';
-import { leakedServers, runCli, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
-import { TEST_DATABASE_URL, TestSchemas } from './helpers/postgres.js';
+import { createToken, leakedServers, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
+import { TestSchemas } from './helpers/postgres.js';
 
 // The high-availability guarantees of cluster mode, with real processes: `gpuq up --no-agent` control-plane
 // replicas on one PostgreSQL schema with tokens required, and `gpuq agent` hosts (2 simulated GPUs each)
@@ -30,12 +30,6 @@ afterAll(async () => {
   await schemas.end();
 });
 
-async function token(db: string, role: string, name: string): Promise<string> {
-  const r = await runCli(['token', 'create', '--database-url', db, '--role', role, '--name', name]);
-  expect(r.code, r.stderr).toBe(0);
-  return r.stdout.trim();
-}
-
 interface LeaderStatus {
   leader: { replica: string; term: number } | null;
   self: { replica: string; leader: boolean };
@@ -47,12 +41,10 @@ interface LeaderStatus {
  * moves to another replica; the leader lease keeps its default (6 s, renewed every 2 s).
  */
 async function cluster(replicas: number) {
-  const schema = schemas.newName();
-  await schemas.query(`CREATE SCHEMA ${schema}`);
-  const db = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-  const admin = await token(db, 'admin', 'root');
-  const viewer = await token(db, 'viewer', 'dashboards');
-  const agentToken = await token(db, 'agent', 'gpu-hosts');
+  const { url: db } = await schemas.createForServer();
+  const admin = await createToken(db, 'admin', 'root');
+  const viewer = await createToken(db, 'viewer', 'dashboards');
+  const agentToken = await createToken(db, 'agent', 'gpu-hosts');
   const started: GpuqProcess[] = [];
   for (let i = 0; i < replicas; i++) {
     const s = await startGpuq({ args: ['--no-agent', '--database-url', db, '--auth', 'required', '--lease-seconds', '10', '--log-level', 'info'] });

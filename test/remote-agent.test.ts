@@ -4,8 +4,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { waitForJobs } from '../src/cli/commands/wait.js';
 import { GpuqClient, type JobDetail } from '../src/sdk/client.js';
 import { leakedAgents, startAgent, type AgentProcess } from './helpers/agent-process.js';
-import { isAlive, leakedServers, runCli, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
-import { TEST_DATABASE_URL, TestSchemas } from './helpers/postgres.js';
+import { createToken, isAlive, leakedServers, runCli, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
+import { TestSchemas } from './helpers/postgres.js';
 
 // Cluster mode with real processes: a `gpuq up --no-agent` control plane on PostgreSQL with tokens required,
 // and `gpuq agent` processes, each its own node with 2 simulated GPUs, talking to it over HTTP with an agent
@@ -24,18 +24,10 @@ afterAll(async () => {
   await schemas.end();
 });
 
-async function token(db: string, role: string, name: string): Promise<string> {
-  const r = await runCli(['token', 'create', '--database-url', db, '--role', role, '--name', name]);
-  expect(r.code, r.stderr).toBe(0);
-  return r.stdout.trim();
-}
-
 /** A control plane on a fresh schema, an admin client, and a way to start agents with an agent token. */
 async function cluster() {
-  const schema = schemas.newName();
-  await schemas.query(`CREATE SCHEMA ${schema}`);
-  const db = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-  const [admin, agentToken] = [await token(db, 'admin', 'root'), await token(db, 'agent', 'gpu-hosts')];
+  const { url: db } = await schemas.createForServer();
+  const [admin, agentToken] = [await createToken(db, 'admin', 'root'), await createToken(db, 'agent', 'gpu-hosts')];
   const replica = async () => {
     const s = await startGpuq({ args: ['--no-agent', '--database-url', db, '--auth', 'required', '--lease-seconds', '2'] });
     servers.push(s);

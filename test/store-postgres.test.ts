@@ -124,13 +124,10 @@ describe('PostgreSQL store specifics', () => {
 
 describe('gpuq up --database-url', () => {
   it('keeps the store in PostgreSQL: jobs run, health names the store, and the data is in the database', async () => {
-    const schema = schemas.newName();
-    await schemas.query(`CREATE SCHEMA ${schema}`);
     // The URL's own options (here the search_path) reach every connection.
-    const url = new URL(TEST_DATABASE_URL);
-    url.searchParams.set('options', `-c search_path=${schema}`);
+    const { schema, url } = await schemas.createForServer();
     try {
-      const gpuq = await startGpuq({ fakeGpus: 2, args: ['--database-url', url.toString()] });
+      const gpuq = await startGpuq({ fakeGpus: 2, args: ['--database-url', url] });
       try {
         const gpu = await gpuq.client.submit({ shell: 'test "$CUDA_VISIBLE_DEVICES" = 0', gpus: 1 });
         const noops = await gpuq.client.submitBatch(Array.from({ length: 20 }, () => ({ type: 'noop' as const })));

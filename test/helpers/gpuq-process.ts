@@ -117,3 +117,10 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Creates an API token straight in a PostgreSQL store with the CLI (`gpuq token create --database-url`), as an operator bootstraps one; returns it. */
+export async function createToken(databaseUrl: string, role: string, name: string): Promise<string> {
+  const r = await runCli(['token', 'create', '--database-url', databaseUrl, '--role', role, '--name', name]);
+  if (r.code !== 0) throw new Error(`gpuq token create exited with ${r.code}: ${r.stderr}`);
+  return r.stdout.trim();
+}

@@ -45,6 +45,18 @@ export class TestSchemas {
     };
   }
 
+  /**
+   * Creates a fresh, empty schema for a server to migrate, and returns the schema and a database URL
+   * whose connections use it (`?options=-c search_path=…`, as an operator would pass it).
+   */
+  async createForServer(): Promise<{ schema: string; url: string }> {
+    const schema = this.newName();
+    await this.query(`CREATE SCHEMA ${schema}`);
+    const url = new URL(TEST_DATABASE_URL);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    return { schema, url: url.toString() };
+  }
+
   /** Runs SQL as the administrator, for what a test must set up or inspect behind the store's back. */
   async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
     return (await this.admin.query<R>(sql, params)).rows;

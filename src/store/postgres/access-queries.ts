@@ -1,8 +1,9 @@
 import type { ApiToken, AuditEntry, AuditRecord, Role } from '../../core/access.js';
-import { TokenNameTakenError, ValidationError } from '../../core/errors.js';
+import { TokenNameTakenError } from '../../core/errors.js';
 import type { AuditFilter, NewToken } from '../access-store.js';
 import type { Page, PageRequest } from '../page.js';
 import type { Sql } from './postgres-pool.js';
+import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
 
 /**
  * API tokens and the audit log (the AccessStore half of the Store), in the
@@ -106,8 +107,8 @@ export async function touchToken(sql: Sql, id: string, now: number): Promise<voi
 }
 
 export async function listAudit(sql: Sql, filter: AuditFilter, page: PageRequest): Promise<Page<AuditEntry>> {
-  if (!Number.isInteger(page.limit) || page.limit < 1) throw new ValidationError([{ path: 'limit', message: 'must be a positive integer' }]);
-  const before = page.cursor === undefined ? NO_CURSOR : decodeAuditCursor(page.cursor);
+  checkPageLimit(page);
+  const before = page.cursor === undefined ? NO_CURSOR : decodeCursor('a', page.cursor);
   const rows =
     filter.action === undefined
       ? await sql.query<AuditRow>(SELECT_AUDIT, [before, page.limit + 1])
@@ -115,7 +116,7 @@ export async function listAudit(sql: Sql, filter: AuditFilter, page: PageRequest
   const more = rows.length > page.limit;
   const items = (more ? rows.slice(0, page.limit) : rows).map(auditFromRow);
   const last = items[items.length - 1];
-  return { items, nextCursor: more && last ? encodeAuditCursor(last.id) : null };
+  return { items, nextCursor: more && last ? encodeCursor('a', last.id) : null };
 }
 
 function isLiveNameConflict(err: unknown): boolean {
@@ -139,15 +140,4 @@ function auditFromRow(row: AuditRow): AuditEntry {
     outcome: row.outcome as AuditEntry['outcome'],
     detail: row.detail,
   };
-}
-
-/** The same opaque cursor as the SQLite store's: base64url of "a<last id>". */
-function encodeAuditCursor(lastId: number): string {
-  return Buffer.from(`a${lastId}`).toString('base64url');
-}
-
-function decodeAuditCursor(cursor: string): number {
-  const m = /^a(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m) throw new ValidationError([{ path: 'cursor', message: 'is not a cursor returned by a previous page of the audit log; start again without one' }]);
-  return Number(m[1]);
 }

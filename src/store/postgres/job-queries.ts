@@ -1,5 +1,4 @@
 import type { JobOwner } from '../../core/access.js';
-import { ValidationError } from '../../core/errors.js';
 import type { JobSpec } from '../../core/job-spec.js';
 import type { Attempt, Job, JobEvent, JobState } from '../../core/types.js';
 import type { CancelOutcome, DlqSelector, JobFilter, JobSelector, JobStats, Page, PageRequest, SubmitOutcome } from '../store.js';
@@ -7,6 +6,8 @@ import { listJobsSql } from './list-jobs-sql.js';
 import type { Sql } from './postgres-pool.js';
 import { ATTEMPT_COLUMNS, attemptFromRow, eventFromRow, JOB_COLUMNS, jobColumns, jobFromRow, type AttemptRow, type EventRow, type JobRow } from './rows.js';
 import { LIVE_ATTEMPT, unique } from './shared-sql.js';
+import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
+import { newJob } from '../new-job.js';
 
 /**
  * Jobs as users see them: submit, read, list, cancel, DLQ, retention, stats.
@@ -171,14 +172,14 @@ export async function getJob(sql: Sql, id: number): Promise<Job | null> {
 }
 
 export async function listJobs(sql: Sql, filter: JobFilter, page: PageRequest): Promise<Page<Job>> {
-  if (!Number.isInteger(page.limit) || page.limit < 1) throw new ValidationError([{ path: 'limit', message: 'must be a positive integer' }]);
+  checkPageLimit(page);
   if (filter.states !== undefined && filter.states.length === 0) return { items: [], nextCursor: null };
-  const { sql: text, params } = listJobsSql(filter, page.cursor === undefined ? null : decodeCursor(page.cursor), page.limit + 1);
+  const { sql: text, params } = listJobsSql(filter, page.cursor === undefined ? null : decodeCursor('j', page.cursor), page.limit + 1);
   const rows = await sql.query<JobRow>(text, params);
   const more = rows.length > page.limit;
   const items = (more ? rows.slice(0, page.limit) : rows).map(jobFromRow);
   const last = items[items.length - 1];
-  return { items, nextCursor: more && last ? encodeCursor(last.id) : null };
+  return { items, nextCursor: more && last ? encodeCursor('j', last.id) : null };
 }
 
 export async function listAttempts(sql: Sql, jobId: number): Promise<Attempt[]> {
@@ -244,42 +245,4 @@ export async function jobStats(sql: Sql): Promise<JobStats> {
     byQueueState: byQueueState.map((r) => ({ queue: r.queue, state: r.state as JobState, count: r.count })),
     dlqByQueue: dlqByQueue.map((r) => ({ queue: r.queue, count: r.count })),
   };
-}
-
-/** The job just inserted, built from its spec: the submit path reads nothing back. */
-function newJob(id: number, spec: JobSpec, now: number, owner: JobOwner | null): Job {
-  return {
-    id,
-    name: spec.name,
-    queue: spec.queue,
-    type: spec.type,
-    state: 'queued',
-    priority: spec.priority,
-    gpus: spec.gpus,
-    spec,
-    attempts: 0,
-    attemptLimit: spec.maxAttempts,
-    notBefore: now,
-    inDlq: false,
-    reason: null,
-    nodeId: null,
-    devices: [],
-    createdAt: now,
-    updatedAt: now,
-    startedAt: null,
-    finishedAt: null,
-    owner: owner?.name ?? null,
-    ownerTokenId: owner?.tokenId ?? null,
-  };
-}
-
-/** Cursors are opaque to callers, and the same as the SQLite store's: base64url of "j<last id>". */
-function encodeCursor(lastId: number): string {
-  return Buffer.from(`j${lastId}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const m = /^j(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m) throw new ValidationError([{ path: 'cursor', message: 'is not a cursor returned by a previous page; start again without one' }]);
-  return Number(m[1]);
 }

@@ -1,8 +1,9 @@
 import type { Database } from 'better-sqlite3';
 import type { ApiToken, AuditEntry, AuditRecord, Role } from '../../core/access.js';
-import { TokenNameTakenError, ValidationError } from '../../core/errors.js';
+import { TokenNameTakenError } from '../../core/errors.js';
 import type { AuditFilter, NewToken } from '../access-store.js';
 import type { Page, PageRequest } from '../page.js';
+import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
 
 /**
  * API tokens and the audit log (the AccessStore half of the Store). Functions
@@ -109,13 +110,13 @@ export function prepareAccessQueries(db: Database) {
   }
 
   function listAudit(filter: AuditFilter, page: PageRequest): Page<AuditEntry> {
-    if (!Number.isInteger(page.limit) || page.limit < 1) throw new ValidationError([{ path: 'limit', message: 'must be a positive integer' }]);
-    const before = page.cursor === undefined ? NO_CURSOR : decodeAuditCursor(page.cursor);
+    checkPageLimit(page);
+    const before = page.cursor === undefined ? NO_CURSOR : decodeCursor('a', page.cursor);
     const rows = filter.action === undefined ? selectAudit.all(before, page.limit + 1) : selectAuditByAction.all(filter.action, before, page.limit + 1);
     const more = rows.length > page.limit;
     const items = (more ? rows.slice(0, page.limit) : rows).map(auditFromRow);
     const last = items[items.length - 1];
-    return { items, nextCursor: more && last ? encodeAuditCursor(last.id) : null };
+    return { items, nextCursor: more && last ? encodeCursor('a', last.id) : null };
   }
 
   return { createToken, findTokenByHash, listTokens, revokeToken, touchToken, appendAudit, listAudit };
@@ -137,15 +138,4 @@ function auditFromRow(row: AuditRow): AuditEntry {
     outcome: row.outcome as AuditEntry['outcome'],
     detail: row.detail,
   };
-}
-
-/** Opaque to callers, like the job cursors: base64url of "a<last id>". */
-function encodeAuditCursor(lastId: number): string {
-  return Buffer.from(`a${lastId}`).toString('base64url');
-}
-
-function decodeAuditCursor(cursor: string): number {
-  const m = /^a(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m) throw new ValidationError([{ path: 'cursor', message: 'is not a cursor returned by a previous page of the audit log; start again without one' }]);
-  return Number(m[1]);
 }

@@ -1,5 +1,4 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { ValidationError } from '../../core/errors.js';
 import type { JobSpec } from '../../core/job-spec.js';
 import type { JobOwner } from '../../core/access.js';
 import { isTerminal } from '../../core/job-states.js';
@@ -8,6 +7,8 @@ import type { CancelOutcome, DlqSelector, JobFilter, JobSelector, JobStats, Page
 import { ATTEMPT_COLUMNS, attemptFromRow, eventFromRow, JOB_COLUMNS, jobFromRow, type AttemptRow, type EventRow, type JobRow } from './rows.js';
 import { listJobsSql } from './list-jobs-sql.js';
 import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql.js';
+import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
+import { newJob } from '../new-job.js';
 
 /**
  * Jobs as users see them: submit, read, list, cancel, DLQ, retention, stats.
@@ -150,9 +151,9 @@ export function prepareJobQueries(db: Database) {
   }
 
   function listJobs(filter: JobFilter, page: PageRequest): Page<Job> {
-    if (!Number.isInteger(page.limit) || page.limit < 1) throw new ValidationError([{ path: 'limit', message: 'must be a positive integer' }]);
+    checkPageLimit(page);
     if (filter.states !== undefined && filter.states.length === 0) return { items: [], nextCursor: null };
-    const { sql, params } = listJobsSql(filter, page.cursor === undefined ? null : decodeCursor(page.cursor), page.limit + 1);
+    const { sql, params } = listJobsSql(filter, page.cursor === undefined ? null : decodeCursor('j', page.cursor), page.limit + 1);
     let stmt = listShapes.get(sql);
     if (!stmt) {
       if (listShapes.size >= MAX_LIST_SHAPES) listShapes.clear();
@@ -163,7 +164,7 @@ export function prepareJobQueries(db: Database) {
     const more = rows.length > page.limit;
     const items = (more ? rows.slice(0, page.limit) : rows).map((r) => jobFromRow(r));
     const last = items[items.length - 1];
-    return { items, nextCursor: more && last ? encodeCursor(last.id) : null };
+    return { items, nextCursor: more && last ? encodeCursor('j', last.id) : null };
   }
 
   function listAttempts(jobId: number): Attempt[] {
@@ -236,44 +237,6 @@ export function prepareJobQueries(db: Database) {
   return { submitJobs, getJob, listJobs, listAttempts, getAttempt, listEvents, cancelJobs, replayJobs, purgeDlq, purgeFinishedJobs, jobStats };
 }
 
-/** The job just inserted, built from its spec: the hot submit path reads nothing back. */
-function newJob(id: number, spec: JobSpec, now: number, owner: JobOwner | null): Job {
-  return {
-    id,
-    name: spec.name,
-    queue: spec.queue,
-    type: spec.type,
-    state: 'queued',
-    priority: spec.priority,
-    gpus: spec.gpus,
-    spec,
-    attempts: 0,
-    attemptLimit: spec.maxAttempts,
-    notBefore: now,
-    inDlq: false,
-    reason: null,
-    nodeId: null,
-    devices: [],
-    createdAt: now,
-    updatedAt: now,
-    startedAt: null,
-    finishedAt: null,
-    owner: owner?.name ?? null,
-    ownerTokenId: owner?.tokenId ?? null,
-  };
-}
-
 function unique(ids: number[]): number[] {
   return [...new Set(ids)];
-}
-
-/** Cursors are opaque to callers: base64url of "j<last id>", so the encoding can change without breaking clients that only echo it back. */
-function encodeCursor(lastId: number): string {
-  return Buffer.from(`j${lastId}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const m = /^j(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m) throw new ValidationError([{ path: 'cursor', message: 'is not a cursor returned by a previous page; start again without one' }]);
-  return Number(m[1]);
 }
