@@ -11,8 +11,9 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { compileModel, type SimulationModel } from './model.js';
 import { validatePortfolio, type Portfolio, type PortfolioInput } from './portfolio.js';
-import { summarize, tailKeep, type RiskSummary } from './statistics.js';
-import { histogramSpec, mergeShards, simulateShard, TopK, type HistogramSpec, type ShardSummary } from './tail-merge.js';
+import { finishRun, type RangeOutput, type RiskRunResult } from './engine.js';
+import { tailKeep } from './statistics.js';
+import { histogramSpec, simulateShard, TopK, type HistogramSpec, type ShardSummary } from './tail-merge.js';
 import type { WorkerInit, WorkerRequest } from './cpu-worker.js';
 
 export interface CpuEngineOptions {
@@ -26,14 +27,7 @@ export interface CpuEngineOptions {
   workerUrl?: URL;
 }
 
-export interface RiskRunResult extends RiskSummary {
-  engine: 'cpu';
-  seed: string;
-  steps: number;
-  assets: number;
-  horizonYears: number;
-  measure: Portfolio['measure'];
-}
+export type { RiskRunResult } from './engine.js';
 
 /** Validates `input` (throwing PortfolioValidationError before anything runs), simulates, and summarizes. */
 export async function runRiskCpu(input: PortfolioInput | Portfolio, options: CpuEngineOptions = {}): Promise<RiskRunResult> {
@@ -41,11 +35,23 @@ export async function runRiskCpu(input: PortfolioInput | Portfolio, options: Cpu
   const model = compileModel(portfolio);
   const keep = tailKeep(model.paths, portfolio.confidenceLevels);
   const hist = histogramSpec(model);
-  const workers = Math.min(options.workers ?? availableParallelism(), model.blocks);
-  const inline = workers <= 0 || model.paths < (options.inlineBelowPaths ?? 65536);
-  const shardBlocks = Math.max(1, options.blocksPerShard ?? Math.ceil(model.blocks / (4 * Math.max(1, workers))));
+  const out = await simulateRangeCpu(model, keep, hist, 0, model.blocks, options);
+  return finishRun(portfolio, model, keep, hist, [out]);
+}
+
+/**
+ * Simulates blocks [firstBlock, endBlock) of a run on worker threads (or inline when small), keeping
+ * each worker's `keep` largest losses: one shard job's work, or a whole run's.
+ */
+export async function simulateRangeCpu(model: SimulationModel, keep: number, hist: HistogramSpec, firstBlock: number, endBlock: number, options: CpuEngineOptions = {}): Promise<RangeOutput> {
+  const started = performance.now();
+  const blocks = endBlock - firstBlock;
+  const rangePaths = Math.min(model.paths, endBlock * model.blockSize) - firstBlock * model.blockSize;
+  const workers = Math.min(options.workers ?? availableParallelism(), blocks);
+  const inline = workers <= 0 || rangePaths < (options.inlineBelowPaths ?? 65536);
+  const shardBlocks = Math.max(1, options.blocksPerShard ?? Math.ceil(blocks / (4 * Math.max(1, workers))));
   const requests: ShardRange[] = [];
-  for (let b = 0; b < model.blocks; b += shardBlocks) requests.push({ firstBlock: b, endBlock: Math.min(model.blocks, b + shardBlocks) });
+  for (let b = firstBlock; b < endBlock; b += shardBlocks) requests.push({ firstBlock: b, endBlock: Math.min(endBlock, b + shardBlocks) });
 
   let shards: ShardSummary[];
   let tails: Float64Array[];
@@ -56,16 +62,8 @@ export async function runRiskCpu(input: PortfolioInput | Portfolio, options: Cpu
   } else {
     ({ shards, tails } = await runPool(model, keep, hist, requests, workers, options.workerUrl ?? new URL('./cpu-worker.js', import.meta.url)));
   }
-  const merged = mergeShards(model, shards, tails, keep);
-  return {
-    engine: 'cpu',
-    seed: model.seed,
-    steps: model.steps,
-    assets: model.assets,
-    horizonYears: model.horizonYears,
-    measure: portfolio.measure,
-    ...summarize(merged, portfolio.confidenceLevels, hist, model.antithetic, model.initialValue, model.blockSize),
-  };
+  const threads = inline ? 1 : Math.min(workers, requests.length);
+  return { engine: 'cpu', device: `cpu ×${threads} thread${threads === 1 ? '' : 's'}`, firstBlock, endBlock, shards, tails, seconds: (performance.now() - started) / 1000 };
 }
 
 interface ShardRange {

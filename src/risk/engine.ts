@@ -1,0 +1,60 @@
+/**
+ * What every engine produces for a range of blocks, and how a whole run is finished from those
+ * outputs. Engines differ in how they draw numbers (the CPU engine: xoshiro128** + ziggurat per block;
+ * the CUDA engine: Philox per path), never in what they report: per-block moments, histogram counts
+ * over bins fixed before the run, and the range's largest losses. `finishRun` is the one reduce, used
+ * by an engine running a whole portfolio and by the reduce job of a sharded run alike.
+ */
+import type { SimulationModel } from './model.js';
+import type { Portfolio } from './portfolio.js';
+import { summarize, type RiskSummary } from './statistics.js';
+import { mergeShards, type HistogramSpec, type ShardSummary } from './tail-merge.js';
+
+export type EngineName = 'cpu' | 'cuda';
+
+/** One engine's work over blocks [firstBlock, endBlock) of a run. */
+export interface RangeOutput {
+  engine: EngineName;
+  /** What ran it: "cpu ×2 threads", or the GPU's name. */
+  device: string;
+  firstBlock: number;
+  endBlock: number;
+  /** Summaries tiling [firstBlock, endBlock) (any order). */
+  shards: ShardSummary[];
+  /** Largest losses of disjoint sets of paths covering the range; each descending, at most `keep` long. */
+  tails: Float64Array[];
+  /** Simulation time, excluding process and compile start-up. */
+  seconds: number;
+}
+
+export interface RiskRunResult extends RiskSummary {
+  /** The engine that ran every range, or "mixed" when a sharded run used both. */
+  engine: EngineName | 'mixed';
+  devices: string[];
+  seed: string;
+  steps: number;
+  assets: number;
+  horizonYears: number;
+  measure: Portfolio['measure'];
+}
+
+/** The exact reduce of range outputs tiling the whole run, and its statistics. */
+export function finishRun(portfolio: Portfolio, model: SimulationModel, keep: number, hist: HistogramSpec, outputs: readonly RangeOutput[]): RiskRunResult {
+  const merged = mergeShards(
+    model,
+    outputs.flatMap((o) => o.shards),
+    outputs.flatMap((o) => o.tails),
+    keep,
+  );
+  const engines = [...new Set(outputs.map((o) => o.engine))];
+  return {
+    engine: engines.length === 1 ? engines[0]! : 'mixed',
+    devices: [...new Set(outputs.map((o) => o.device))],
+    seed: model.seed,
+    steps: model.steps,
+    assets: model.assets,
+    horizonYears: model.horizonYears,
+    measure: portfolio.measure,
+    ...summarize(merged, portfolio.confidenceLevels, hist, model.antithetic, model.initialValue, model.blockSize),
+  };
+}
