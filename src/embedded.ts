@@ -54,7 +54,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
   if (!local) log.info('no local agent (--no-agent): jobs run on the nodes of `gpuq agent` hosts');
 
   const replicaId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })) }, log.child({ component: 'http' }), config.bodyLimitBytes);
+  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;

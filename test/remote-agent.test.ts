@@ -105,7 +105,8 @@ describe('remote agents (gpuq agent) on a PostgreSQL control plane', () => {
       if (next.done) throw new Error(`the follow ended early: ${JSON.stringify(text)}`);
       text += next.value;
     }
-    expect((await c.client.get(job.id)).job.state).toBe('running');
+    // Its start report may trail its first output by a moment (a loaded machine): the job waits for `go`, so it is running, not done.
+    await until('the job to be reported running', async () => (await c.client.get(job.id)).job.state === 'running', 10_000);
     writeFileSync(go, '');
     for (let next = await follow.next(); !next.done; next = await follow.next()) text += next.value;
     expect(text).toBe('first\nsecond\n');

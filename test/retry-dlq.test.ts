@@ -45,7 +45,7 @@ describe('retries and the dead-letter queue', () => {
     expect(dlq.jobs.map((j) => j.id)).toContain(job.id);
 
     const replay = await gpuq.client.replay({ ids: [job.id] });
-    expect(replay).toEqual({ replayed: 1, ids: [job.id] });
+    expect(replay).toEqual({ replayed: 1, ids: [job.id], failedAgain: [] });
     expect((await gpuq.client.dlq()).jobs.map((j) => j.id)).not.toContain(job.id);
     const again = await finish(job.id);
     // It ran again with a fresh budget of maxAttempts: attempts 4-6, then back to the DLQ.
@@ -69,6 +69,6 @@ describe('retries and the dead-letter queue', () => {
   it('replays only jobs that are in the DLQ', async () => {
     const { job } = await gpuq.client.submit({ type: 'noop' });
     await finish(job.id);
-    expect(await gpuq.client.replay({ ids: [job.id] })).toEqual({ replayed: 0, ids: [] });
+    expect(await gpuq.client.replay({ ids: [job.id] })).toEqual({ replayed: 0, ids: [], failedAgain: [] });
   });
 });

@@ -41,3 +41,8 @@ export interface WorkBatch {
 
 /** Most start or end reports in one request; a bigger batch is sent in several. */
 export const MAX_REPORTS_PER_REQUEST = 5000;
+/**
+ * Most bytes of end reports in one request, roughly (results make reports large: up to 1 MiB each); a
+ * bigger batch is sent in several. Well under the servers' body limit (16 MiB by default).
+ */
+export const MAX_REPORT_BYTES_PER_REQUEST = 4 * 1024 * 1024;

@@ -5,13 +5,14 @@
  * job-spec.ts refuses those names).
  */
 
+import { resultFilePath } from './attempt-output.js';
 import { attemptMarker } from './process-tree.js';
 
 /** Names never inherited from the agent: they are set per attempt or must not leak. */
 const NOT_INHERITED = /^(CUDA_VISIBLE_DEVICES|NVIDIA_VISIBLE_DEVICES|CUDA_DEVICE_ORDER|GPUQ_.*)$/;
 
 /** What gpuq sets for every attempt (see gpuqEnv). */
-const GPUQ_NAMES = ['CUDA_VISIBLE_DEVICES', 'NVIDIA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'GPUQ_JOB_ID', 'GPUQ_ATTEMPT', 'GPUQ_ATTEMPT_ID', 'GPUQ_ATTEMPT_KEY', 'GPUQ_NODE', 'GPUQ_ARTIFACTS_DIR'] as const;
+const GPUQ_NAMES = ['CUDA_VISIBLE_DEVICES', 'NVIDIA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'GPUQ_JOB_ID', 'GPUQ_ATTEMPT', 'GPUQ_ATTEMPT_ID', 'GPUQ_ATTEMPT_KEY', 'GPUQ_NODE', 'GPUQ_ARTIFACTS_DIR', 'GPUQ_RESULT_FILE'] as const;
 
 const templates = new WeakMap<object, Readonly<Record<string, string>>>();
 
@@ -65,6 +66,8 @@ export function gpuqEnv(a: AttemptIdentity): Record<(typeof GPUQ_NAMES)[number],
     GPUQ_ATTEMPT_KEY: attemptMarker(a.agentKey, a.attemptId),
     GPUQ_NODE: a.nodeId,
     GPUQ_ARTIFACTS_DIR: a.artifactsDir,
+    // Where the job may leave its JSON result, read when the attempt ends (core/job-output.ts).
+    GPUQ_RESULT_FILE: resultFilePath(a.artifactsDir),
   };
 }
 

@@ -119,6 +119,7 @@ describe('startAttempt: environment', () => {
       GPUQ_ATTEMPT_KEY: `${AGENT_KEY}/${r.attemptId}`,
       GPUQ_NODE: 'box-1',
       GPUQ_ARTIFACTS_DIR: r.artifactsDir,
+      GPUQ_RESULT_FILE: path.join(r.artifactsDir, 'result.json'),
     });
   });
 
@@ -334,5 +335,21 @@ describe('startAttempt: many at once', () => {
     expect(results).toEqual(reqs.map((_, i) => (i % 3 === 0 ? 'succeeded' : 'failed')));
     for (const [i, r] of reqs.entries()) expect(await readFile(r.logPath, 'utf8')).toBe(`${i}\n`);
     expect(statSync(reqs[0]!.artifactsDir).isDirectory()).toBe(true);
+  });
+});
+
+describe('startAttempt: result and artifacts', () => {
+  it('reads the result file and lists the artifacts once the attempt has ended, however it ended', async () => {
+    const ok = sh('printf \'{"a": 1}\' > "$GPUQ_RESULT_FILE"; echo x > "$GPUQ_ARTIFACTS_DIR/out.txt"');
+    const res = await startAttempt(ok).done;
+    expect(res).toMatchObject({ state: 'succeeded', reason: 'exited with code 0' });
+    expect(res.output).toEqual({ result: '{"a": 1}', note: null, artifacts: [{ name: 'out.txt', bytes: 2 }, { name: 'result.json', bytes: 8 }] });
+
+    const failed = await startAttempt(sh('echo "not json" > "$GPUQ_RESULT_FILE"; exit 3')).done;
+    expect(failed.state).toBe('failed');
+    expect(failed.reason).toMatch(/^exited with code 3; result not kept: result\.json is not valid JSON/);
+    expect(failed.output).toMatchObject({ result: null, artifacts: [{ name: 'result.json', bytes: 9 }] });
+
+    expect((await startAttempt(req(['/no/such/program'])).done).output).toBeUndefined();
   });
 });

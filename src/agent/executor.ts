@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { AttemptOutput } from '../core/job-output.js';
 import { attemptEnv } from './attempt-env.js';
+import { collectAttemptOutput } from './attempt-output.js';
 import { AttemptLog } from './attempt-log.js';
 import { OrphanSweep } from './orphan-sweep.js';
 import { attemptMarker, findAttemptProcesses, groupAlive, groupMembers, killAttemptProcesses, sendSignal } from './process-tree.js';
@@ -83,6 +85,11 @@ export interface ExecResult {
   /** When the last process of the attempt was gone (or it was known it never started). */
   endedAt: number;
   logTruncated: boolean;
+  /**
+   * Its result and artifacts (core/job-output.ts), read once its processes are gone; absent when it never
+   * started. A note on them (a result too big, not JSON) is also at the end of `reason`.
+   */
+  output?: AttemptOutput;
 }
 
 export interface RunningAttempt {
@@ -298,15 +305,19 @@ class AttemptProcess implements RunningAttempt {
     const [state, retryable, reason] = this.killReason !== null ? this.killOutcome() : exitOutcome(code, signal);
     const left = leftovers.length > 0 ? `; ${leftovers.length} process(es) still present after SIGKILL: ${leftovers.join(', ')}` : '';
     const lost = unlogged !== null ? `; its output was not logged: ${unlogged}` : log?.error ? `; its log could not be kept to its cap: ${log.error.message}` : '';
+    const endedAt = this.req.now();
+    // Read once nothing of the attempt runs any more, so the files are complete; whatever happens reading them, the attempt ends as it did.
+    const output = await collectAttemptOutput(this.req.artifactsDir).catch((err: unknown): AttemptOutput => ({ result: null, note: `its result and artifacts could not be read: ${message(err)}`, artifacts: [] }));
     this.resolveDone({
       state,
       exitCode: code,
       signal,
-      reason: reason + left + trouble + lost,
+      reason: reason + left + trouble + lost + (output.note ? `; ${output.note}` : ''),
       retryable,
       startedAt: this.startedAt,
-      endedAt: this.req.now(),
+      endedAt,
       logTruncated: log?.truncated ?? false,
+      output,
     });
   }
 

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
 import type { DeviceTelemetry, NodeRegistration } from '../core/types.js';
 import type { EndReport, ReportResult, StartReport } from '../store/store.js';
-import { MAX_REPORTS_PER_REQUEST, type ControlPlaneLink, type WorkBatch } from './agent-link.js';
+import { MAX_REPORT_BYTES_PER_REQUEST, MAX_REPORTS_PER_REQUEST, type ControlPlaneLink, type WorkBatch } from './agent-link.js';
 
 /** The control plane could not be reached: no connection, a timeout, or a server answering 502/503/504. Worth retrying. */
 export class ControlPlaneUnreachableError extends Error {
@@ -121,12 +121,11 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
     return this.send('GET', `/v1/agents/${encodeURIComponent(nodeId)}/work?${q}`, undefined, { timeoutMs: waitMs + this.timeoutMs, signal });
   }
 
-  /** Sends reports in requests of at most MAX_REPORTS_PER_REQUEST, each retried on transient failures. */
-  private async report<R extends { attemptId: number }>(kind: 'started' | 'ended', reports: R[]): Promise<ReportResult[]> {
+  /** Sends reports in requests of at most MAX_REPORTS_PER_REQUEST reports and about MAX_REPORT_BYTES_PER_REQUEST bytes, each retried on transient failures. */
+  private async report<R extends { attemptId: number; output?: EndReport['output'] }>(kind: 'started' | 'ended', reports: R[]): Promise<ReportResult[]> {
     if (this.nodeId === null) throw new Error('report before registration');
     const out: ReportResult[] = [];
-    for (let i = 0; i < reports.length; i += MAX_REPORTS_PER_REQUEST) {
-      const chunk = reports.slice(i, i + MAX_REPORTS_PER_REQUEST);
+    for (const chunk of requestChunks(reports)) {
       for (let attempt = 0; ; attempt++) {
         try {
           const res = await this.send<{ results: ReportResult[] }>('POST', `/v1/agents/${encodeURIComponent(this.nodeId)}/${kind}`, { reports: chunk });
@@ -178,6 +177,35 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
     if (this.current === server) this.current = (server + 1) % this.o.servers.length;
     return err;
   }
+}
+
+/** A report's size on the wire, roughly: what its result and artifact names add to a few hundred bytes. */
+function reportBytes(r: { output?: EndReport['output'] }): number {
+  const o = r.output;
+  if (o === undefined) return 400;
+  // Twice the result: escaped as a JSON string, its quotes and backslashes double.
+  let n = 500 + 2 * (o.result?.length ?? 0) + (o.note?.length ?? 0);
+  for (const a of o.artifacts) n += a.name.length + 32;
+  return n;
+}
+
+/** Reports cut into requests by count and by size, in order; a report bigger than the byte budget goes alone. */
+export function requestChunks<R extends { output?: EndReport['output'] }>(reports: R[]): R[][] {
+  const chunks: R[][] = [];
+  let chunk: R[] = [];
+  let bytes = 0;
+  for (const r of reports) {
+    const b = reportBytes(r);
+    if (chunk.length > 0 && (chunk.length >= MAX_REPORTS_PER_REQUEST || bytes + b > MAX_REPORT_BYTES_PER_REQUEST)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(r);
+    bytes += b;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 function errorOf(text: string): { code?: string; message?: string } | undefined {

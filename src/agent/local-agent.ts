@@ -257,6 +257,7 @@ export class LocalAgent implements AgentControl {
       exitCode: res.exitCode,
       signal: res.signal,
       endedAt: res.endedAt,
+      ...(res.output !== undefined ? { output: res.output } : {}),
     });
     this.scheduleFlush();
   }

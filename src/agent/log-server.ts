@@ -3,25 +3,33 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { pipeline } from 'node:stream/promises';
+import { artifactNameProblem } from '../core/job-output.js';
+import { attemptArtifactsDir, openArtifact } from './attempt-output.js';
 import { attemptLogPath, logSize, readLog, readLogFrom } from './log-files.js';
 
 /**
  * A remote agent's log server: the control plane reads (and follows) the logs
- * of the attempts this agent ran through it, since they are on this machine's
- * disk (control-plane/remote-logs.ts is the other end; it proxies them to the
- * API's callers). One route:
+ * and artifacts of the attempts this agent ran through it, since they are on
+ * this machine's disk (control-plane/remote-logs.ts is the other end; it proxies
+ * them to the API's callers). Two routes:
  *
  *   GET /attempts/:attemptId/log?job=J&number=N[&offset=B][&tail=L][&follow=true]
+ *   GET /attempts/:attemptId/artifact?job=J&number=N&name=NAME
  *
  * - whole log from byte `offset` (default 0), or its last `tail` lines; the
  *   `x-gpuq-log-end` header says at which byte the answer ends;
  * - `follow=true`: streams from `offset` while this agent runs the attempt,
  *   and ends once its process has gone and the last bytes are sent.
+ * - an artifact: the file `name` (a relative path, core/job-output.ts) of the
+ *   attempt's artifacts directory, 400 for a name that could leave it, 404 when
+ *   there is no regular file by that name inside it (attempt-output.ts).
  *
  * Only the control plane may call it: the bearer secret the agent sent with
- * its registration, new for each run of the agent, is required. The file is
- * found from the job id and attempt number (attemptLogPath), integers only, so
- * a request cannot name any other file.
+ * its registration, new for each run of the agent, is required. A log is
+ * found from the job id and attempt number (attemptLogPath), integers only, and
+ * an artifact within that attempt's artifacts directory only, so a request
+ * cannot name any other file.
  */
 
 export interface LogServerOptions {
@@ -42,7 +50,7 @@ export interface LogServer {
   close(): Promise<void>;
 }
 
-const ROUTE = /^\/attempts\/([1-9][0-9]{0,14})\/log$/;
+const ROUTE = /^\/attempts\/([1-9][0-9]{0,14})\/(log|artifact)$/;
 const INT = /^(0|[1-9][0-9]{0,14})$/;
 
 class HttpError extends Error {
@@ -76,7 +84,7 @@ export async function startLogServer(o: LogServerOptions): Promise<LogServer> {
     if (!timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) throw new HttpError(401, 'this is a gpuq agent\'s log server: only its control plane may read it');
     const url = new URL(req.url ?? '/', 'http://agent');
     const m = ROUTE.exec(url.pathname);
-    if (req.method !== 'GET' || !m) throw new HttpError(404, 'no such route: GET /attempts/:attemptId/log?job=J&number=N');
+    if (req.method !== 'GET' || !m) throw new HttpError(404, 'no such route: GET /attempts/:attemptId/log?job=J&number=N, or /attempts/:attemptId/artifact?job=J&number=N&name=NAME');
     const param = (name: string): number | undefined => {
       const v = url.searchParams.get(name);
       if (v === null) return undefined;
@@ -87,6 +95,7 @@ export async function startLogServer(o: LogServerOptions): Promise<LogServer> {
     const job = param('job');
     const number = param('number');
     if (job === undefined || number === undefined || job === 0 || number === 0) throw new HttpError(400, 'job and number (the attempt\'s job id and attempt number) are required');
+    if (m[2] === 'artifact') return serveArtifact(url, job, number, res);
     const offset = param('offset') ?? 0;
     const tail = param('tail');
     const path = attemptLogPath(o.dataDir, job, number);
@@ -127,6 +136,17 @@ export async function startLogServer(o: LogServerOptions): Promise<LogServer> {
       await delay(pollMs);
     }
     res.end();
+  }
+
+  async function serveArtifact(url: URL, job: number, number: number, res: http.ServerResponse): Promise<void> {
+    const name = url.searchParams.get('name') ?? '';
+    const problem = artifactNameProblem(name);
+    if (problem !== null) throw new HttpError(400, `name ${problem}`);
+    const file = await openArtifact(attemptArtifactsDir(o.dataDir, job, number), name);
+    if (file === null) throw new HttpError(404, `no artifact "${name}" of job ${job} attempt ${number} here`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(file.bytes) });
+    // A reader that goes away ends the pipeline; the file is closed either way.
+    await pipeline(file.stream, res).catch(() => {});
   }
 
   server.listen(o.port, o.host);

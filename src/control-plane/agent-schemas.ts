@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_REPORTS_PER_REQUEST as MAX_REPORTS } from '../agent/agent-link.js';
+import { artifactNameProblem, isJsonText, OUTPUT_LIMITS } from '../core/job-output.js';
 
 /**
  * Request schemas of the remote agents' endpoints (routes/agents.ts), in the
@@ -83,6 +84,24 @@ const startReport = z.strictObject({
 
 export const startedBody = z.strictObject({ reports: z.array(startReport).min(1).max(MAX_REPORTS) });
 
+/** An attempt's result and artifact list (core/job-output.ts), within the limits the agent keeps to. */
+const output = z.strictObject({
+  // Characters, not bytes: the agent's limit is on bytes, and a string never has more characters than UTF-8 bytes.
+  result: z.string().max(OUTPUT_LIMITS.maxResultBytes).refine(isJsonText, 'must be JSON text').nullable(),
+  note: z.string().max(OUTPUT_LIMITS.maxNoteChars).nullable(),
+  artifacts: z
+    .array(
+      z.strictObject({
+        name: z.string().superRefine((name, ctx) => {
+          const problem = artifactNameProblem(name);
+          if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+        bytes: z.int().min(0),
+      }),
+    )
+    .max(OUTPUT_LIMITS.maxArtifacts),
+});
+
 const endReport = z.strictObject({
   attemptId,
   startedAt: time.optional(),
@@ -96,6 +115,7 @@ const endReport = z.strictObject({
   exitCode: z.int().nullable(),
   signal: z.string().max(32).nullable(),
   endedAt: time,
+  output: output.optional(),
 });
 
 export const endedBody = z.strictObject({ reports: z.array(endReport).min(1).max(MAX_REPORTS) });

@@ -30,7 +30,7 @@ async function serve(auth: AuthMode): Promise<void> {
   await controlPlane.init();
   const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: 30_000, periodMs: 200 });
   const audit = new AuditLog(store, clock, log);
-  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth, audit }, log, 1 << 20);
+  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth, audit, dataDir: dir }, log, 1 << 20);
   await app.ready();
 }
 
@@ -69,7 +69,8 @@ describe('access control of every route', () => {
     const doc = (await app.inject({ url: '/v1/openapi.json' })).json<{ paths: Record<string, Record<string, { 'x-gpuq-action': string; security: unknown[] }>> }>();
     for (const [key, access] of declared) {
       const [method, path] = key.split(' ');
-      const op = doc.paths[path!.replace(/:(\w+)/g, '{$1}')]?.[method!.toLowerCase()];
+      // A trailing wildcard (an artifact's name, which may hold "/") is documented as {name}.
+      const op = doc.paths[path!.replace(/:(\w+)/g, '{$1}').replace(/\/\*$/, '/{name}')]?.[method!.toLowerCase()];
       expect(op?.['x-gpuq-action'], key).toBe(access);
       expect(op?.security, key).toEqual(access === 'public' ? [] : [{ bearerToken: [] }]);
     }

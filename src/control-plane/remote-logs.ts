@@ -1,20 +1,23 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { NodeUnreachableError } from '../core/errors.js';
+import { GpuqError, NodeUnreachableError } from '../core/errors.js';
 import type { Attempt } from '../core/types.js';
 import type { NodeLogEndpoint } from '../store/store.js';
 
 /**
- * Logs of attempts that ran on a remote agent (`gpuq agent`): the log file is
- * on the agent's machine, so the API reads it through the agent's log server
- * (src/agent/log-server.ts), at the endpoint the agent registered with its
- * node. Any server can do it: the endpoint is in the store.
+ * Logs and artifacts of attempts that ran on a remote agent (`gpuq agent`): the
+ * files are on the agent's machine, so the API reads them through the agent's
+ * log server (src/agent/log-server.ts), at the endpoint the agent registered
+ * with its node. Any server can do it: the endpoint is in the store.
  */
 
 /** A read of a whole log may take this long; a follow has no limit (it ends with the attempt). */
 const READ_TIMEOUT_MS = 30_000;
 
-function logUrl(endpoint: NodeLogEndpoint, a: Attempt, query: Record<string, string>): string {
-  const url = new URL(`/attempts/${a.id}/log`, endpoint.url);
+/** The attempt whose files are read: which agent route, and how the agent finds them (job id and attempt number). */
+type AttemptRef = Pick<Attempt, 'id' | 'jobId' | 'number' | 'nodeId'>;
+
+function agentUrl(endpoint: NodeLogEndpoint, a: AttemptRef, route: 'log' | 'artifact', query: Record<string, string>): string {
+  const url = new URL(`/attempts/${a.id}/${route}`, endpoint.url);
   // The agent finds the file from the job and attempt number, as it named it (local-agent.ts): it keeps no index.
   url.searchParams.set('job', String(a.jobId));
   url.searchParams.set('number', String(a.number));
@@ -22,18 +25,29 @@ function logUrl(endpoint: NodeLogEndpoint, a: Attempt, query: Record<string, str
   return url.href;
 }
 
-async function get(endpoint: NodeLogEndpoint, a: Attempt, query: Record<string, string>, signal: AbortSignal): Promise<Response> {
+async function get(endpoint: NodeLogEndpoint, a: AttemptRef, query: Record<string, string>, signal: AbortSignal, route: 'log' | 'artifact' = 'log', what?: string): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(logUrl(endpoint, a, query), { headers: { authorization: `Bearer ${endpoint.secret}` }, signal });
+    res = await fetch(agentUrl(endpoint, a, route, query), { headers: { authorization: `Bearer ${endpoint.secret}` }, signal });
   } catch (err) {
-    throw new NodeUnreachableError(a.nodeId, err instanceof Error ? err.message : String(err), { cause: err });
+    throw new NodeUnreachableError(a.nodeId, err instanceof Error ? err.message : String(err), { cause: err, what });
   }
   if (!res.ok) {
     await res.body?.cancel();
-    throw new NodeUnreachableError(a.nodeId, `its log server at ${endpoint.url} answered HTTP ${res.status}`);
+    if (route === 'artifact' && res.status === 404) throw new GpuqError('NOT_FOUND', `${what ?? 'the file'} is no longer on node ${a.nodeId} (deleted from the agent's data directory)`);
+    throw new NodeUnreachableError(a.nodeId, `its log server at ${endpoint.url} answered HTTP ${res.status}`, { what });
   }
   return res;
+}
+
+/**
+ * Opens an artifact of an attempt on its agent: the response, whose body streams the file and whose
+ * content-length says its size. NOT_FOUND when the agent no longer has it; NODE_UNREACHABLE when the agent
+ * cannot be reached. `signal` aborts the transfer (the API's client went away).
+ */
+export async function openRemoteArtifact(endpoint: NodeLogEndpoint, a: AttemptRef, name: string, signal: AbortSignal): Promise<Response> {
+  // No overall timeout: a large file takes as long as it takes; a connection that cannot be made fails at once.
+  return get(endpoint, a, { name }, signal, 'artifact', `artifact "${name}" of job ${a.jobId} (attempt ${a.number})`);
 }
 
 /** The whole log, or its last `tail` lines, with the byte offset where the read ended (to follow on from). */

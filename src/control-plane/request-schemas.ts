@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AUDIT_ACTIONS, ROLES, TOKEN_NAME, TOKEN_NAME_RULE } from '../core/access.js';
 import { ValidationError } from '../core/errors.js';
+import { artifactNameProblem } from '../core/job-output.js';
 import { zodIssues } from '../core/job-spec.js';
 import { JOB_STATES } from '../core/types.js';
 
@@ -53,6 +54,17 @@ export const logsQuery = z.strictObject({
   /** Last N lines only. */
   tail: z.coerce.number().int().min(0).max(1_000_000).optional(),
   follow: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+});
+
+/** Which attempt's result or artifacts: the latest that reported one when absent. */
+export const outputQuery = z.strictObject({ attempt: z.coerce.number().int().min(1).optional() });
+
+/** An artifact: its job, and its name (the route's wildcard), a relative path inside the attempt's artifacts directory. */
+export const artifactParams = jobIdParams.extend({
+  '*': z.string().superRefine((name, ctx) => {
+    const problem = artifactNameProblem(name);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: `the artifact name ${problem}` });
+  }),
 });
 
 export const cancelBody = z.strictObject({ reason: z.string().max(1000).optional() }).default({});

@@ -21,4 +21,6 @@ export interface ServerContext {
   /** `required`: every non-public route needs a bearer token; `off`: every caller is `local` (loopback only). */
   auth: AuthMode;
   audit: AuditLog;
+  /** This server's data directory: where `gpuq up`'s own agent keeps attempts' logs and artifacts. */
+  dataDir: string;
 }

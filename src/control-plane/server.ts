@@ -11,6 +11,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { openApiRoutes } from './routes/openapi.js';
+import { resultRoutes } from './routes/results.js';
 import { statusRoutes } from './routes/status.js';
 import { tokenRoutes } from './routes/tokens.js';
 import type { ServerContext } from './server-context.js';
@@ -30,6 +31,6 @@ export function buildServer(ctx: ServerContext, log: Logger, bodyLimitBytes: num
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json` } });
   });
   installAuth(app, { mode: ctx.auth, store: ctx.store, audit: ctx.audit, now: () => ctx.clock.now() });
-  for (const routes of [jobRoutes, logRoutes, dlqRoutes, nodeRoutes, controlRoutes, statusRoutes, tokenRoutes, auditRoutes, agentRoutes, healthRoutes, openApiRoutes]) routes(app, ctx);
+  for (const routes of [jobRoutes, logRoutes, resultRoutes, dlqRoutes, nodeRoutes, controlRoutes, statusRoutes, tokenRoutes, auditRoutes, agentRoutes, healthRoutes, openApiRoutes]) routes(app, ctx);
   return app;
 }

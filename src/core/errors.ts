@@ -138,11 +138,16 @@ export class AgentSessionExpiredError extends GpuqError {
   }
 }
 
-/** The node holding an attempt's log (a remote agent's log server) could not be reached, or refused the server. */
+/**
+ * The node holding an attempt's log or artifacts (a remote agent's log server) could not be reached, or
+ * refused the server.
+ */
 export class NodeUnreachableError extends GpuqError {
   readonly nodeId: string;
-  constructor(nodeId: string, detail: string, options?: { cause?: unknown }) {
-    super('NODE_UNREACHABLE', `the log is on node ${nodeId}, whose agent cannot be reached (${detail}); it is readable again once the agent runs`, options);
+  /** @param what what was to be read, for the message. @default "the log" */
+  constructor(nodeId: string, detail: string, options?: { cause?: unknown; what?: string }) {
+    const what = options?.what ?? 'the log';
+    super('NODE_UNREACHABLE', `${what} is on node ${nodeId}, whose agent cannot be reached (${detail}); it is readable again once the agent runs`, options);
     this.nodeId = nodeId;
   }
 }

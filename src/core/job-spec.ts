@@ -19,6 +19,8 @@ export const LIMITS = Object.freeze({
   maxEnv: 256,
   maxLabels: 64,
   maxBatch: 5000,
+  /** Jobs one job may depend on (`dependsOn`). */
+  maxDependencies: 1000,
 });
 
 const RESERVED_ENV = /^(CUDA_VISIBLE_DEVICES|NVIDIA_VISIBLE_DEVICES|CUDA_DEVICE_ORDER|GPUQ_.*)$/;
@@ -80,6 +82,15 @@ export const jobSpecSchema = z
     idempotencyKey: text().min(1).max(256).optional(),
     labels: labelMap.default({}),
     nodeSelector: labelMap.default({}),
+    /**
+     * IDs of jobs this job waits for (core/dependencies.ts): it starts only after every one of them has succeeded,
+     * and ends `failed` if one of them ends failed or cancelled. Each must exist when the job is submitted.
+     * @default []
+     */
+    dependsOn: z
+      .array(z.int('must be a job ID (a positive integer)').min(1, 'must be a job ID (a positive integer)'))
+      .max(LIMITS.maxDependencies, `at most ${LIMITS.maxDependencies} jobs`)
+      .default([]),
   })
   .superRefine((s, ctx) => {
     if (s.type === 'exec' && s.command === undefined && s.shell === undefined) {
@@ -91,6 +102,11 @@ export const jobSpecSchema = z
     if (s.type === 'noop' && (s.command !== undefined || s.shell !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['command'], message: 'a noop job runs no command' });
     }
+    const seen = new Set<number>();
+    s.dependsOn.forEach((id, i) => {
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['dependsOn', i], message: `job ${id} is listed more than once` });
+      seen.add(id);
+    });
     if (s.backoff.maxSeconds < s.backoff.initialSeconds) {
       ctx.addIssue({ code: 'custom', path: ['backoff', 'maxSeconds'], message: 'must be at least backoff.initialSeconds' });
     }

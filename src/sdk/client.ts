@@ -1,6 +1,8 @@
 import type { ApiToken, AuditAction, AuditEntry, Role } from '../core/access.js';
+import type { JobDependency } from '../core/dependencies.js';
+import type { ArtifactEntry } from '../core/job-output.js';
 import type { JobSpecInput } from '../core/job-spec.js';
-import type { Attempt, Job, JobEvent, JobState, MaintenanceMode, NodeInfo, DeviceTelemetry, Device } from '../core/types.js';
+import type { Attempt, AttemptState, Job, JobEvent, JobState, MaintenanceMode, NodeInfo, DeviceTelemetry, Device } from '../core/types.js';
 
 /** An error answer of the API: the server's code and message, and the HTTP status. */
 export class GpuqApiError extends Error {
@@ -27,7 +29,30 @@ export interface JobDetail {
   job: Job;
   attempts: Attempt[];
   events: JobEvent[];
+  /** The jobs it depends on (spec.dependsOn), with their states. */
+  dependencies: JobDependency[];
+  /** While queued: the dependencies it still waits for (they have not succeeded yet). */
+  waitingOn: number[];
+  /** Why a queued job does not run yet (its dependencies, or the scheduler's reason); null otherwise. */
   waiting: string | null;
+}
+
+/** What an attempt left (GET /v1/jobs/:id/artifacts): its artifact list, and a note on what was left out. */
+export interface JobArtifacts {
+  jobId: number;
+  /** The attempt's number. */
+  attempt: number;
+  /** How that attempt ended. */
+  state: AttemptState;
+  nodeId: string;
+  /** Why a result was not kept, or files were left out of the list; null when nothing was. */
+  note: string | null;
+  artifacts: ArtifactEntry[];
+}
+
+/** GET /v1/jobs/:id/result: the artifact list and the JSON result (null when the attempt left none that could be kept). */
+export interface JobResult extends JobArtifacts {
+  result: unknown;
 }
 
 /** A node's lifecycle as the API reports it, beside its admin state. */
@@ -97,11 +122,12 @@ export class GpuqClient {
     return this.request('GET', `/v1/jobs?${q}`);
   }
 
-  async cancel(id: number, reason?: string): Promise<{ job: Job; cancelled: boolean }> {
+  /** `dependentsFailed`: jobs that waited for it (directly or not) and failed with it. */
+  async cancel(id: number, reason?: string): Promise<{ job: Job; cancelled: boolean; dependentsFailed: number[] }> {
     return this.request('POST', `/v1/jobs/${id}/cancel`, reason ? { reason } : {});
   }
 
-  async cancelQueue(queue: string, reason?: string): Promise<{ cancelled: number; ids: number[] }> {
+  async cancelQueue(queue: string, reason?: string): Promise<{ cancelled: number; ids: number[]; dependentsFailed: number[] }> {
     return this.request('POST', `/v1/queues/${encodeURIComponent(queue)}/cancel`, reason ? { reason } : {});
   }
 
@@ -118,6 +144,21 @@ export class GpuqClient {
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) yield decoder.decode(chunk, { stream: true });
   }
 
+  /** The JSON result of the job's latest attempt that reported one (or of `attempt`), with its artifact list. */
+  async result(id: number, o: { attempt?: number } = {}): Promise<JobResult> {
+    return this.request('GET', `/v1/jobs/${id}/result${attemptQuery(o.attempt)}`);
+  }
+
+  /** The artifact list of the job's latest attempt that reported one (or of `attempt`). */
+  async artifacts(id: number, o: { attempt?: number } = {}): Promise<JobArtifacts> {
+    return this.request('GET', `/v1/jobs/${id}/artifacts${attemptQuery(o.attempt)}`);
+  }
+
+  /** One artifact file: the response, whose body streams it (`x-gpuq-attempt` names the attempt). */
+  async artifact(id: number, name: string, o: { attempt?: number } = {}): Promise<Response> {
+    return this.raw('GET', `/v1/jobs/${id}/artifacts/${encodeURIComponent(name)}${attemptQuery(o.attempt)}`);
+  }
+
   async dlq(o: { queue?: string; limit?: number; cursor?: string } = {}): Promise<{ jobs: Job[]; nextCursor: string | null }> {
     const q = new URLSearchParams();
     if (o.queue) q.set('queue', o.queue);
@@ -126,7 +167,8 @@ export class GpuqClient {
     return this.request('GET', `/v1/dlq?${q}`);
   }
 
-  async replay(selector: { ids: number[] } | { all: true; queue?: string }): Promise<{ replayed: number; ids: number[] }> {
+  /** `failedAgain`: replayed jobs that failed again at once, because a job they depend on is still failed (or gone). */
+  async replay(selector: { ids: number[] } | { all: true; queue?: string }): Promise<{ replayed: number; ids: number[]; failedAgain: number[] }> {
     return this.request('POST', '/v1/dlq/replay', selector);
   }
 
@@ -216,6 +258,10 @@ export class GpuqClient {
     }
     return res;
   }
+}
+
+function attemptQuery(attempt: number | undefined): string {
+  return attempt === undefined ? '' : `?attempt=${attempt}`;
 }
 
 function logQuery(o: { attempt?: number; tail?: number; follow: boolean }): URLSearchParams {

@@ -32,6 +32,8 @@ export function announcing(store: StoreMethods, announce: (event: StoreEvent) =>
       if (jobs.length > 0) publish({ type: 'work' });
       return jobs;
     },
+    // An end may also make jobs runnable whose last dependency just succeeded (core/dependencies.ts): the same `work`.
+    // Jobs failed with a failed or cancelled dependency were queued and are now final: nothing is runnable or to kill.
     endAttempts: async (...args) => {
       const results = await store.endAttempts(...args);
       if (results.some((r) => r.accepted)) publish({ type: 'work' });

@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe } from 'vitest';
 import { accessContract } from './contract/access-contract.js';
+import { dependencyContract } from './contract/dependency-contract.js';
 import { eventsContract } from './contract/events-contract.js';
 import { jobContract } from './contract/job-contract.js';
 import { leadershipContract } from './contract/leadership-contract.js';
 import { nodeAdminContract } from './contract/node-admin-contract.js';
 import { nodeContract } from './contract/node-contract.js';
+import { outputContract } from './contract/output-contract.js';
 import { replicaContract } from './contract/replica-contract.js';
 import { schedulingContract } from './contract/scheduling-contract.js';
 import type { ContractContext, OpenedStore } from './contract/contract-context.js';
@@ -48,6 +50,8 @@ export function describeStoreContract(name: StoreName, open: () => Promise<Opene
     });
 
     jobContract(ctx);
+    dependencyContract(ctx);
+    outputContract(ctx);
     schedulingContract(ctx);
     nodeContract(ctx);
     nodeAdminContract(ctx);

@@ -3,6 +3,8 @@ import type { AttemptEnd, JobAtAttemptEnd, JobDecision } from '../core/retry-pol
 import type { Attempt, DeviceTelemetry, Job, JobEvent, JobState, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../core/types.js';
 import type { NodeCapacity, QueuedJob } from '../core/scheduler/snapshot.js';
 import type { JobOwner } from '../core/access.js';
+import type { JobDependency } from '../core/dependencies.js';
+import type { AttemptOutput, JobOutput } from '../core/job-output.js';
 import type { AccessStore } from './access-store.js';
 import type { Fence, LeadershipStore } from './leadership.js';
 import type { StoreEvents } from './store-events.js';
@@ -27,6 +29,10 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
   /**
    * Inserts jobs in one transaction, owned by `owner` (the submitting token; null or absent with auth off).
    * A spec whose idempotencyKey exists returns the existing job with created=false.
+   * Dependencies (spec.dependsOn, core/dependencies.ts) are checked in the same transaction: a job named
+   * that does not exist rejects the whole call with VALIDATION_FAILED and stores nothing. A new job waits
+   * (queued, unread by the scheduler) for those not ended; one whose dependency already failed or was
+   * cancelled is created and failed at once (a `queued` then a `failed` event).
    */
   submitJobs(specs: JobSpec[], now: number, owner?: JobOwner | null): Promise<SubmitOutcome[]>;
   getJob(id: number): Promise<Job | null>;
@@ -35,13 +41,20 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
   listAttempts(jobId: number): Promise<Attempt[]>;
   getAttempt(attemptId: number): Promise<Attempt | null>;
   listEvents(jobId: number): Promise<JobEvent[]>;
+  /** The jobs a job depends on, by id, with their states; empty for a job without dependencies. */
+  listDependencies(jobId: number): Promise<JobDependency[]>;
   /**
    * Cancels jobs. Queued ones end `cancelled` at once; live ones end `cancelled`
    * and their attempts are flagged so the agent kills them (their devices stay
    * held until the agent reports the process gone). Terminal jobs are skipped.
+   * Jobs waiting for a cancelled job end `failed`, transitively, in the same transaction.
    */
   cancelJobs(selector: JobSelector, reason: string, now: number): Promise<CancelOutcome>;
-  /** DLQ replay: failed jobs in the DLQ go back to `queued` with a fresh attempt budget. */
+  /**
+   * DLQ replay: failed jobs in the DLQ go back to `queued` with a fresh attempt budget. A replayed job
+   * with dependencies waits again for those not ended, or fails again at once when one is failed or
+   * cancelled (it is returned `failed` then). Jobs that a replayed job's failure had failed stay failed.
+   */
   replayJobs(selector: DlqSelector, now: number): Promise<Job[]>;
   /** Removes jobs from the DLQ (they stay `failed` and are purged by retention). Returns how many. */
   purgeDlq(selector: DlqSelector, now: number): Promise<number>;
@@ -61,6 +74,11 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
 
   // ── attempts, reported by agents (fenced by attempt: a report for an attempt that is no longer live is refused) ──
   markRunning(reports: StartReport[], now: number): Promise<ReportResult[]>;
+  /**
+   * Ends attempts and applies each job's decision, recording each accepted report's output. In the same transaction: a job that succeeds meets
+   * its dependents' dependency (a dependent whose last one it was becomes runnable); a job that ends
+   * failed or cancelled fails the jobs waiting for it, transitively.
+   */
   endAttempts(reports: EndReport[], decide: DecideFn, now: number, fence?: Fence): Promise<ReportResult[]>;
   /** Extends the lease of the listed live attempts on a node. Returns the ids still live (others were reclaimed or ended). */
   renewLeases(nodeId: string, attemptIds: number[], expiresAt: number): Promise<number[]>;
@@ -70,6 +88,11 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
   listAssignedAttempts(nodeId: string): Promise<AssignedAttempt[]>;
   /** Live attempts whose lease expired before `now`. */
   listExpiredAttempts(now: number): Promise<Attempt[]>;
+  /**
+   * The output (result and artifact list, core/job-output.ts) an attempt of the job reported with its end:
+   * of attempt `attempt` (its number), or of the latest attempt that reported one; null when none did.
+   */
+  getJobOutput(jobId: number, attempt?: number): Promise<JobOutput | null>;
 
   // ── nodes and devices ───────────────────────────────────────────────────
   /** Registers a node or replaces what its agent reports of it; never changes its admin state (a new node is 'active'). */
@@ -141,6 +164,8 @@ export interface CancelOutcome {
   cancelled: Job[];
   /** Live attempts the agents must kill. */
   attemptsToKill: { attemptId: number; jobId: number; nodeId: string }[];
+  /** Jobs that waited for a cancelled job (directly or not) and ended `failed` with it, by id. */
+  dependentsFailed: number[];
 }
 
 export interface Placement {
@@ -188,6 +213,8 @@ export interface EndReport {
   exitCode: number | null;
   signal: string | null;
   endedAt: number;
+  /** Its result and artifacts, recorded with the end in the same transaction; absent for an attempt that ran nothing. */
+  output?: AttemptOutput;
 }
 
 export interface ReportResult {

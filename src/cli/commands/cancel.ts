@@ -19,7 +19,7 @@ export const cancelCommand: CommandDef = {
             if (ids.length) throw new UsageError('give job IDs or --queue, not both');
             const res = await client.cancelQueue(o.queue, o.reason);
             if (o.json) printJson(res);
-            else printLine(`cancelled ${res.cancelled} job(s) in queue ${o.queue}`);
+            else printLine(`cancelled ${res.cancelled} job(s) in queue ${o.queue}${failedWith(res.dependentsFailed)}`);
             return;
           }
           if (!ids.length) throw new UsageError('give job IDs to cancel, or --queue Q');
@@ -31,7 +31,7 @@ export const cancelCommand: CommandDef = {
             if (!r.cancelled) {
               notCancelled++;
               warn(`job ${id} was already ${r.job.state}; nothing to cancel`);
-            } else if (!o.json) printLine(`cancelled ${id}`);
+            } else if (!o.json) printLine(`cancelled ${id}${failedWith(r.dependentsFailed)}`);
           }
           if (o.json) printJson(results);
           return notCancelled > 0 ? EXIT.FAILED : EXIT.OK;
@@ -39,3 +39,9 @@ export const cancelCommand: CommandDef = {
       );
   },
 };
+
+/** The jobs that waited for what was cancelled and failed with it, for the printed line. */
+function failedWith(ids: number[] | undefined): string {
+  if (!ids?.length) return '';
+  return `; ${ids.length} job(s) waiting for it failed: ${ids.slice(0, 20).join(' ')}${ids.length > 20 ? ' …' : ''}`;
+}

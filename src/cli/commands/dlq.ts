@@ -46,7 +46,8 @@ export const dlqCommand: CommandDef = {
       );
     selectingCommand(cmd, 'replay', 'run DLQ jobs again, with a fresh attempt budget', async (client, sel) => {
       const res = await client.replay(sel);
-      return [res, `replayed ${res.replayed} job(s)${res.ids.length ? `: ${res.ids.join(' ')}` : ''}`];
+      const again = res.failedAgain?.length ? `\n${res.failedAgain.length} of them failed again at once, a job they depend on being failed (gpuq show ID): ${res.failedAgain.join(' ')}` : '';
+      return [res, `replayed ${res.replayed} job(s)${res.ids.length ? `: ${res.ids.join(' ')}` : ''}${again}`];
     });
     selectingCommand(cmd, 'purge', 'remove jobs from the DLQ (they stay failed until retention)', async (client, sel) => {
       const res = await client.purgeDlq(sel);

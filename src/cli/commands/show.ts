@@ -24,6 +24,10 @@ export const showCommand: CommandDef = {
           if (j.owner !== null) printLine(`  owner   ${j.owner} (${j.ownerTokenId})`);
           if (j.reason) printLine(`  reason  ${j.reason}`);
           if (d.waiting) printLine(`  waiting ${d.waiting}`);
+          if (d.dependencies.length) {
+            const dep = (x: (typeof d.dependencies)[number]) => `${x.jobId} (${x.met ? 'succeeded' : (x.state ?? 'purged')})`;
+            printLine(`  after   ${d.dependencies.map(dep).join(', ')}`);
+          }
           if (Object.keys(j.spec.labels).length) printLine(`  labels  ${Object.entries(j.spec.labels).map(([k, v]) => `${k}=${v}`).join(' ')}`);
           if (d.attempts.length) {
             printLine('\nattempts:');

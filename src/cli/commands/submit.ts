@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { JobSpecInput } from '../../core/job-spec.js';
 import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
 import { keyValues, printJson, printLine, UsageError } from '../output.js';
@@ -25,12 +25,21 @@ interface SubmitOptions extends CommonOptions {
   noop?: boolean;
   file?: string;
   backoff?: number;
+  after?: number[];
 }
+
+/** `--after 12,13 --after 14`: job IDs, comma-separated and repeatable, in the order given. */
+const afterIds = (v: string, prev: number[] = []): number[] => {
+  const ids = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (ids.length === 0 || !ids.every((id) => /^[1-9][0-9]{0,14}$/.test(id))) throw new InvalidArgumentError('takes job IDs (positive integers), comma-separated, e.g. --after 12,13');
+  return [...prev, ...ids.map(Number)];
+};
 
 export const submitCommand: CommandDef = {
   name: 'submit',
   summary: 'Submit a job; the command after -- runs with CUDA_VISIBLE_DEVICES set to its GPUs',
-  example: 'gpuq submit --gpus 2 --name train -- python train.py --epochs 10\ngpuq submit --shell "nvidia-smi -L | tee gpus.txt"\ngpuq submit --file jobs.json   # one spec or an array of specs',
+  example:
+    'gpuq submit --gpus 2 --name train -- python train.py --epochs 10\ngpuq submit --shell "nvidia-smi -L | tee gpus.txt"\ngpuq submit --after 12,13 -- python reduce.py   # starts once jobs 12 and 13 succeeded\ngpuq submit --file jobs.json   # one spec or an array of specs',
   register(cmd: Command) {
     commonOptions(cmd)
       .argument('[command...]', 'program and arguments (after --)')
@@ -50,6 +59,7 @@ export const submitCommand: CommandDef = {
       .option('--idempotency-key <key>', 'a second submit with the same key returns the first job')
       .option('--shell <line>', 'run a shell command line with /bin/sh -c instead of a program')
       .option('--noop', 'a job that runs nothing (probes)')
+      .option('--after <ids>', 'start only after these jobs succeeded (comma-separated job IDs, repeatable); fails if one of them fails or is cancelled', afterIds)
       .option('-f, --file <path>', 'read the job spec (or an array of specs) as JSON from a file, - for stdin')
       .action((command: string[], o: SubmitOptions) =>
         runAction(async () => {
@@ -93,6 +103,7 @@ function buildSpec(command: string[], o: SubmitOptions): JobSpecInput {
   if (o.env) spec.env = keyValues('--env', o.env);
   if (o.label) spec.labels = keyValues('--label', o.label);
   if (o.selector) spec.nodeSelector = keyValues('--selector', o.selector);
+  if (o.after) spec.dependsOn = o.after;
   return spec as JobSpecInput;
 }
 

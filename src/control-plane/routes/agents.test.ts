@@ -36,7 +36,7 @@ beforeEach(async () => {
   const controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: LEASE_MS });
   await controlPlane.init();
   const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: LEASE_MS, periodMs: 200 });
-  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: 'off', audit: new AuditLog(store, clock, log) }, log, 1 << 20);
+  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: 'off', audit: new AuditLog(store, clock, log), dataDir: dir }, log, 1 << 20);
   await app.ready();
 });
 afterEach(async () => {

@@ -23,8 +23,12 @@ export function dlqRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/dlq/replay', requires('dlq.replay', audited('dlq.replay', dlqTarget)), async (req) => {
     const selector = parseRequest(dlqSelectorBody, req.body);
     return ctx.audit.run(principalOf(req), 'dlq.replay', dlqTarget(req), async () => {
-      const ids = (await ctx.controlPlane.replay(selector)).map((j) => j.id);
-      return { result: { replayed: ids.length, ids }, detail: `replayed ${ids.length} job(s)${auditIdList(ids)}` };
+      const jobs = await ctx.controlPlane.replay(selector);
+      const ids = jobs.map((j) => j.id);
+      // A job whose dependency is still failed (or gone) fails again at once (core/dependencies.ts).
+      const failedAgain = jobs.filter((j) => j.state === 'failed').map((j) => j.id);
+      const again = failedAgain.length > 0 ? `; ${failedAgain.length} failed again at once (a dependency failed)${auditIdList(failedAgain)}` : '';
+      return { result: { replayed: ids.length, ids, failedAgain }, detail: `replayed ${ids.length} job(s)${auditIdList(ids)}${again}` };
     });
   });
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { allows, cancelAction, ownerOf } from '../../core/access.js';
+import { dependencyWaitingReason } from '../../core/dependencies.js';
 import { JobNotFoundError, ValidationError } from '../../core/errors.js';
 import type { Job } from '../../core/types.js';
 import { auditIdList } from '../audit-log.js';
@@ -51,9 +52,16 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/v1/jobs/:id', requires('jobs.read'), async (req) => {
     const { id } = parseRequest(jobIdParams, req.params);
     const job = await ctx.controlPlane.getJob(id);
-    const [attempts, events] = await Promise.all([ctx.store.listAttempts(id), ctx.store.listEvents(id)]);
-    const waiting = job.state === 'queued' ? ctx.scheduler.waitingReason(id) : null;
-    return { job, attempts, events, waiting };
+    const [attempts, events, dependencies] = await Promise.all([
+      ctx.store.listAttempts(id),
+      ctx.store.listEvents(id),
+      job.spec.dependsOn.length > 0 ? ctx.store.listDependencies(id) : [],
+    ]);
+    // A job waiting for its dependencies is never read by the scheduler: the reason is theirs.
+    const waitingForDependencies = job.state === 'queued' ? dependencyWaitingReason(dependencies) : null;
+    const waiting = job.state === 'queued' ? (waitingForDependencies ?? ctx.scheduler.waitingReason(id)) : null;
+    const waitingOn = job.state === 'queued' ? dependencies.filter((d) => !d.met && d.state !== 'succeeded').map((d) => d.jobId) : [];
+    return { job, attempts, events, dependencies, waitingOn, waiting };
   });
 
   // Needs jobs.cancel.own to enter; cancelling another token's job needs jobs.cancel.any, checked here because it depends on the job.
@@ -62,11 +70,11 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const { id } = parseRequest(jobIdParams, req.params);
     const { reason } = parseRequest(cancelBody, req.body ?? undefined);
     const current = await ctx.controlPlane.getJob(id);
-    const cancel = async (): Promise<{ job: Job; cancelled: boolean }> => {
+    const cancel = async (): Promise<{ job: Job; cancelled: boolean; dependentsFailed: number[] }> => {
       const outcome = await ctx.controlPlane.cancel({ ids: [id] }, reason ?? 'cancelled by user');
       const job = outcome.cancelled[0] ?? (await ctx.store.getJob(id));
       if (!job) throw new JobNotFoundError(id);
-      return { job, cancelled: outcome.cancelled.length === 1 };
+      return { job, cancelled: outcome.cancelled.length === 1, dependentsFailed: outcome.dependentsFailed };
     };
     if (cancelAction(principal, current.ownerTokenId) === 'jobs.cancel.own') return cancel();
     const target = `job ${id}${current.owner !== null ? ` (owner ${current.owner})` : ''}`;
@@ -87,7 +95,11 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return ctx.audit.run(principalOf(req), 'queue.cancel', `queue ${queue}`, async () => {
       const outcome = await ctx.controlPlane.cancel({ queue }, reason ?? `queue ${queue} cancelled by user`);
       const ids = outcome.cancelled.map((j) => j.id);
-      return { result: { cancelled: ids.length, ids }, detail: `cancelled ${ids.length} job(s)${auditIdList(ids)}${reason ? `: ${reason}` : ''}` };
+      const failed = outcome.dependentsFailed;
+      return {
+        result: { cancelled: ids.length, ids, dependentsFailed: failed },
+        detail: `cancelled ${ids.length} job(s)${auditIdList(ids)}${failed.length > 0 ? `; ${failed.length} job(s) waiting for them failed${auditIdList(failed)}` : ''}${reason ? `: ${reason}` : ''}`,
+      };
     });
   });
 }

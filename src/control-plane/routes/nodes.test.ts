@@ -38,7 +38,7 @@ beforeEach(async () => {
   wakes = 0;
   controlPlane.onWork = () => void wakes++;
   const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: LEASE_MS, periodMs: 200 });
-  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: 'off', audit: new AuditLog(store, clock, log) }, log, 1 << 20);
+  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: 'off', audit: new AuditLog(store, clock, log), dataDir: dir }, log, 1 << 20);
   await app.ready();
   const device = { index: 0, uuid: 'GPU-0', name: 'Fake GPU', simulated: true, memoryTotalMb: 81_920, pciBusId: null, healthy: true };
   await store.upsertNode({ id: 'gpu-1', hostname: 'gpu-1', labels: {}, cpus: 8, memoryMb: 65_536, maxRunning: 4, devices: [device], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });

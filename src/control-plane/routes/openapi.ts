@@ -12,12 +12,15 @@ type Op = { summary: string; body?: string; query?: string[]; ok?: number; strea
 /** Every route of the API, described once; the OpenAPI document is built from this table. */
 const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/jobs': {
-    post: { summary: 'Submit a job (a JobSpec) or a batch ({"jobs": [JobSpec, ...]}, at most 5000). 201 when created, 200 when an idempotencyKey matched an existing job.', body: 'JobSpec', ok: 201 },
+    post: { summary: 'Submit a job (a JobSpec) or a batch ({"jobs": [JobSpec, ...]}, at most 5000). 201 when created, 200 when an idempotencyKey matched an existing job. dependsOn names jobs that must exist (400 otherwise, nothing stored); a job whose dependency already failed or was cancelled is created failed.', body: 'JobSpec', ok: 201 },
     get: { summary: 'List jobs, newest first; owner=<token id> or owner=me for one token\'s jobs.', query: ['state', 'queue', 'label', 'owner', 'limit', 'cursor'] },
   },
-  '/v1/jobs/{id}': { get: { summary: 'A job with its attempts and every recorded transition.' } },
-  '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel a job; a running attempt gets SIGTERM, then SIGKILL after the grace period. A submitter may cancel only the jobs its token submitted (jobs.cancel.any, operator, for anyone\'s; audited).' } },
+  '/v1/jobs/{id}': { get: { summary: 'A job with its attempts, every recorded transition, its dependencies with their states, and while queued what it waits for (waitingOn, waiting).' } },
+  '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel a job; a running attempt gets SIGTERM, then SIGKILL after the grace period. Jobs waiting for it end failed (dependentsFailed). A submitter may cancel only the jobs its token submitted (jobs.cancel.any, operator, for anyone\'s; audited).' } },
   '/v1/jobs/{id}/logs': { get: { summary: 'Log of an attempt (latest by default); follow=true streams until it ends.', query: ['attempt', 'tail', 'follow'], stream: true } },
+  '/v1/jobs/{id}/result': { get: { summary: 'The JSON result the job left in $GPUQ_RESULT_FILE and its artifact list, from the latest attempt that reported them with its end (attempt=N for another): {jobId, attempt, state, nodeId, result (the JSON as written, or null), note (why a result was not kept), artifacts: [{name, bytes}]}. 404 while no attempt has.', query: ['attempt'] } },
+  '/v1/jobs/{id}/artifacts': { get: { summary: 'The artifact list of the latest attempt that reported one (attempt=N for another): the files it left in $GPUQ_ARTIFACTS_DIR, {jobId, attempt, state, nodeId, note, artifacts: [{name, bytes}]}.', query: ['attempt'] } },
+  '/v1/jobs/{id}/artifacts/{name}': { get: { summary: 'One artifact file, streamed (from the agent of the node it ran on, as logs). name is its path in the artifacts directory ("/" as is or as %2F); a name that could leave it is refused (400), one not listed is 404; an agent that cannot be reached is 502 NODE_UNREACHABLE.', query: ['attempt'], stream: true } },
   '/v1/queues/{queue}/cancel': { post: { summary: 'Cancel every queued and running job of a queue.' } },
   '/v1/dlq': { get: { summary: 'Jobs in the dead-letter queue.', query: ['queue', 'limit', 'cursor'] } },
   '/v1/dlq/replay': { post: { summary: 'Replay DLQ jobs: {"ids": [...]} or {"all": true, "queue"?: name}.' } },
@@ -53,7 +56,7 @@ const ROUTES: Record<string, Record<string, Op>> = {
 };
 
 /** The OpenAPI path of a fastify route: /v1/jobs/:id → /v1/jobs/{id}. */
-const openApiPath = (url: string): string => url.replace(/:(\w+)/g, '{$1}');
+const openApiPath = (url: string): string => url.replace(/:(\w+)/g, '{$1}').replace(/\/\*$/, '/{name}');
 
 /**
  * The document, built from the table above and from what each registered route
@@ -85,7 +88,7 @@ export function openApiDocument(version: string, access: ReadonlyMap<string, Rou
         ...(params.length > 0 ? { parameters: params } : {}),
         ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.body}` } } } } } : {}),
         responses: {
-          [String(op.ok ?? 200)]: { description: 'OK', content: { [op.stream ? 'text/plain' : 'application/json']: {} } },
+          [String(op.ok ?? 200)]: { description: 'OK', content: { [op.stream ? (path.includes('/artifacts/') ? 'application/octet-stream' : 'text/plain') : 'application/json']: {} } },
           '4XX': { description: 'The request was refused; nothing changed.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
         },
       };

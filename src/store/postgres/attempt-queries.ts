@@ -5,6 +5,9 @@ import type { AssignedAttempt, DecideFn, EndReport, ReportResult, StartReport } 
 import type { Sql } from './postgres-pool.js';
 import { ATTEMPT_COLUMNS, attemptFromRow, type AttemptRow } from './rows.js';
 import { EventBatch, insertEventsSql, LIVE_ATTEMPT } from './shared-sql.js';
+import type { EndedJob } from '../../core/dependencies.js';
+import * as deps from './dependency-queries.js';
+import { outputColumns, recordOutputsCte } from './output-queries.js';
 
 /**
  * The attempt lifecycle after placement: markRunning → endAttempts, plus
@@ -33,8 +36,9 @@ const START_ATTEMPTS = `UPDATE attempts a SET state = 'running', pid = r.pid, lo
   RETURNING a.id, a.job_id, a.number`;
 
 /**
- * Ends live attempts and frees their devices. A start sent with the end is kept only where none was recorded.
- * Parameters: id bigint[], state, exit_code int[], signal, reason text[], ended_at, started_at float8[], pid int[], log_path text[].
+ * Ends live attempts, frees their devices and records their outputs. A start sent with the end is kept only where none was recorded.
+ * Parameters: id bigint[], state, exit_code int[], signal, reason text[], ended_at, started_at float8[], pid int[], log_path text[],
+ * then the outputs' result, note and artifacts text[] (output-queries.ts).
  */
 const END_ATTEMPTS = `WITH ended AS (
     UPDATE attempts a SET state = r.state, exit_code = r.exit_code, signal = r.signal, reason = r.reason, ended_at = r.ended_at,
@@ -45,13 +49,14 @@ const END_ATTEMPTS = `WITH ended AS (
     RETURNING a.id, a.job_id, a.number
   ), freed AS (
     DELETE FROM device_holds WHERE attempt_id IN (SELECT id FROM ended)
-  )
+  ), ${recordOutputsCte('$1', '$10', '$11', '$12')}
   SELECT id, job_id, number FROM ended`;
 
 /**
  * Writes the jobs' new columns, computed in endAttempts from their locked rows, and the events.
  * Parameters: id bigint[], state text[], started_at, not_before float8[], in_dlq bool[], reason text[], finished_at float8[],
- * node_id text[], devices (JSON text[]), now, then the six event arrays.
+ * node_id text[], devices (JSON text[]), now, then the six event arrays, then the ids of the jobs that succeeded (bigint[]:
+ * the jobs waiting for them are told, dependency-queries.ts).
  */
 const WRITE_JOBS_AFTER_END = `WITH updated AS (
     UPDATE jobs j SET state = u.state, started_at = u.started_at, not_before = u.not_before, in_dlq = u.in_dlq, reason = u.reason,
@@ -59,7 +64,7 @@ const WRITE_JOBS_AFTER_END = `WITH updated AS (
     FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::float8[], $5::bool[], $6::text[], $7::float8[], $8::text[], $9::text[])
       AS u(id, state, started_at, not_before, in_dlq, reason, finished_at, node_id, devices)
     WHERE j.id = u.id
-  )
+  ), ${deps.meetDependentsCtes('$17')}
   ${insertEventsSql(11)}`;
 
 /** Starts assigned jobs (their first start is kept: the queue wait is measured to it). Parameters: id bigint[], started_at float8[], now, events. */
@@ -157,6 +162,7 @@ export async function endAttempts(sql: Sql, reports: EndReport[], decide: Decide
       await sql.query<AppliedRow>(END_ATTEMPTS, [
         col((r) => r.attemptId), col((r) => r.end.state), col((r) => r.exitCode), col((r) => r.signal), col((r) => r.end.reason),
         col((r) => r.endedAt), col((r) => r.startedAt ?? null), col((r) => r.pid ?? null), col((r) => r.logPath ?? null),
+        ...outputColumns(first.map(({ r }) => r)),
       ])
     ).map((a) => [a.id, a]),
   );
@@ -164,6 +170,9 @@ export async function endAttempts(sql: Sql, reports: EndReport[], decide: Decide
   const changed = new Map<number, LockedJobRow>();
   const events = new EventBatch();
   const results = new Map<number, ReportResult>();
+  /** What the jobs waiting for these need to hear: which succeeded (told in the write below), which ended failed or cancelled. */
+  const succeededJobs: number[] = [];
+  const endedBadly: EndedJob[] = [];
   for (const { i, r } of first) {
     const a = ended.get(r.attemptId);
     if (!a) continue;
@@ -201,6 +210,8 @@ export async function endAttempts(sql: Sql, reports: EndReport[], decide: Decide
       }
       events.add(a.job_id, a.number, from, to, now, decision.reason);
       changed.set(job.id, job);
+      if (to === 'succeeded') succeededJobs.push(job.id);
+      else if (to === 'failed' || to === 'cancelled') endedBadly.push({ id: job.id, state: to, reason: decision.reason });
     }
     results.set(i, { attemptId: r.attemptId, accepted: true, jobState: job.state as JobState });
   }
@@ -209,9 +220,11 @@ export async function endAttempts(sql: Sql, reports: EndReport[], decide: Decide
     const jcol = <T>(f: (j: LockedJobRow) => T): T[] => rows.map(f);
     await sql.query(WRITE_JOBS_AFTER_END, [
       jcol((j) => j.id), jcol((j) => j.state), jcol((j) => j.started_at), jcol((j) => j.not_before), jcol((j) => j.in_dlq), jcol((j) => j.reason),
-      jcol((j) => j.finished_at), jcol((j) => j.node_id), jcol((j) => JSON.stringify(j.devices)), now, ...events.params(),
+      jcol((j) => j.finished_at), jcol((j) => j.node_id), jcol((j) => JSON.stringify(j.devices)), now, ...events.params(), succeededJobs,
     ]);
   }
+  // The jobs waiting for those that ended failed or cancelled fail with them, in this transaction.
+  await deps.failDependents(sql, endedBadly, now);
   return resultsInOrder(reports, results);
 }
 

@@ -1,4 +1,6 @@
 import type { JobOwner } from '../../core/access.js';
+import { missingDependencyIssues } from '../../core/dependencies.js';
+import { ValidationError } from '../../core/errors.js';
 import type { JobSpec } from '../../core/job-spec.js';
 import type { Attempt, Job, JobEvent, JobState } from '../../core/types.js';
 import type { CancelOutcome, DlqSelector, JobFilter, JobSelector, JobStats, Page, PageRequest, SubmitOutcome } from '../store.js';
@@ -8,6 +10,7 @@ import { ATTEMPT_COLUMNS, attemptFromRow, eventFromRow, JOB_COLUMNS, jobColumns,
 import { LIVE_ATTEMPT, unique } from './shared-sql.js';
 import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
 import { newJob } from '../new-job.js';
+import * as deps from './dependency-queries.js';
 
 /**
  * Jobs as users see them: submit, read, list, cancel, DLQ, retention, stats.
@@ -26,17 +29,17 @@ const NEXT_JOB_IDS = `SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id
  * one order instead of deadlocking.
  * Parameters: id bigint[], name, queue, type text[], priority, gpus int[], cpus float8[], memory_mb bigint[],
  * node_selector, labels (JSON text[]), spec (JSON text[]), backoff_initial_s, backoff_max_s, backoff_multiplier float8[],
- * idempotency_key text[], attempt_limit int[], now, owner, owner_token_id (one owner for the whole batch).
+ * idempotency_key text[], attempt_limit int[], now, owner, owner_token_id (one owner for the whole batch), deps_unmet int[].
  */
 const INSERT_JOBS = `WITH inserted AS (
     INSERT INTO jobs (id, name, queue, type, state, priority, gpus, cpus, memory_mb, node_selector, labels, spec,
-      backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, not_before, created_at, updated_at, owner, owner_token_id)
+      backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, not_before, created_at, updated_at, owner, owner_token_id, deps_unmet)
     SELECT id, name, queue, type, 'queued', priority, gpus, cpus, memory_mb, node_selector::jsonb, labels::jsonb, spec::json,
-      backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, $17, $17, $17, $18::text, $19::text
+      backoff_initial_s, backoff_max_s, backoff_multiplier, idempotency_key, attempt_limit, $17, $17, $17, $18::text, $19::text, deps_unmet
     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::float8[], $8::bigint[], $9::text[], $10::text[],
-      $11::text[], $12::float8[], $13::float8[], $14::float8[], $15::text[], $16::int[])
+      $11::text[], $12::float8[], $13::float8[], $14::float8[], $15::text[], $16::int[], $20::int[])
       AS j(id, name, queue, type, priority, gpus, cpus, memory_mb, node_selector, labels, spec, backoff_initial_s, backoff_max_s,
-        backoff_multiplier, idempotency_key, attempt_limit)
+        backoff_multiplier, idempotency_key, attempt_limit, deps_unmet)
     ORDER BY idempotency_key
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
@@ -47,6 +50,8 @@ const INSERT_JOBS = `WITH inserted AS (
 
 /** Parameters: id. */
 const SELECT_JOB = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`;
+/** Parameters: ids bigint[]. */
+const SELECT_JOBS = `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::bigint[])`;
 /** Parameters: job_id. */
 const SELECT_ATTEMPTS_OF_JOB = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE job_id = $1 ORDER BY number`;
 /** Parameters: id. */
@@ -83,7 +88,7 @@ const FLAG_ATTEMPTS_FOR_KILL = `UPDATE attempts SET cancel_requested = true WHER
 const replayJobsSql = (where: string) => `WITH target AS (
     SELECT id, state FROM jobs WHERE ${where} AND in_dlq ORDER BY id FOR NO KEY UPDATE
   ), replayed AS (
-    UPDATE jobs j SET state = 'queued', in_dlq = false, attempt_limit = j.attempts + (j.spec ->> 'maxAttempts')::int,
+    UPDATE jobs j SET state = 'queued', in_dlq = false, attempt_limit = j.attempts + (j.spec ->> 'maxAttempts')::int, deps_unmet = 0,
       not_before = $2, updated_at = $2, finished_at = NULL, node_id = NULL, devices = '[]', reason = 'replayed from DLQ'
     FROM target t WHERE j.id = t.id
     RETURNING t.state AS from_state, ${jobColumns('j')}
@@ -107,6 +112,10 @@ const PURGE_FINISHED = `WITH doomed AS (
     ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED
   ), events AS (
     DELETE FROM job_events WHERE job_id IN (SELECT id FROM doomed)
+  ), dependencies_gone AS (
+    DELETE FROM job_dependencies WHERE job_id IN (SELECT id FROM doomed)
+  ), outputs_gone AS (
+    DELETE FROM attempt_outputs WHERE job_id IN (SELECT id FROM doomed)
   ), attempts_gone AS (
     DELETE FROM attempts WHERE job_id IN (SELECT id FROM doomed)
   )
@@ -116,6 +125,8 @@ const STATS_BY_QUEUE_STATE = `SELECT queue, state, count(*) AS count FROM jobs G
 const STATS_DLQ = `SELECT queue, count(*) AS count FROM jobs WHERE in_dlq GROUP BY queue ORDER BY queue`;
 
 type JobRowWithFrom = JobRow & { from_state: string };
+
+const NO_DEPENDENCIES = { dependsOn: [] as number[] };
 
 /** Inserts the jobs whose key is new; a spec whose key exists (stored, or earlier in the batch) returns that job. */
 export async function submitJobs(sql: Sql, specs: JobSpec[], now: number, owner: JobOwner | null = null): Promise<SubmitOutcome[]> {
@@ -140,6 +151,15 @@ export async function submitJobs(sql: Sql, specs: JobSpec[], now: number, owner:
   });
   const created: (Job | undefined)[] = [];
   if (fresh.length > 0) {
+    // Dependencies: locked (FOR SHARE, so none of them ends unseen meanwhile) and checked before anything is written.
+    const withDeps = fresh.some((i) => specs[i]!.dependsOn.length > 0);
+    const known = withDeps ? await deps.lockDependencies(sql, fresh.flatMap((i) => specs[i]!.dependsOn)) : new Map();
+    if (withDeps) {
+      const inserting = new Set(fresh);
+      const issues = missingDependencyIssues(specs.map((s, i) => (inserting.has(i) ? s : NO_DEPENDENCIES)), (id) => known.has(id));
+      if (issues.length > 0) throw new ValidationError(issues);
+    }
+    const outcomes = withDeps ? deps.outcomesOf(fresh.map((i) => specs[i]!.dependsOn), known) : null;
     const ids = (await sql.query<{ id: number }>(NEXT_JOB_IDS, [fresh.length])).map((r) => r.id).sort((a, b) => a - b);
     const col = <T>(f: (s: JobSpec) => T): T[] => fresh.map((i) => f(specs[i]!));
     const params = [
@@ -147,10 +167,16 @@ export async function submitJobs(sql: Sql, specs: JobSpec[], now: number, owner:
       col((s) => s.memoryMb), col((s) => JSON.stringify(s.nodeSelector)), col((s) => JSON.stringify(s.labels)), col((s) => JSON.stringify(s)),
       col((s) => s.backoff.initialSeconds), col((s) => s.backoff.maxSeconds), col((s) => s.backoff.multiplier), col((s) => s.idempotencyKey ?? null),
       col((s) => s.maxAttempts), now, owner?.name ?? null, owner?.tokenId ?? null,
+      fresh.map((_, k) => (outcomes?.[k]?.kind === 'waiting' ? outcomes[k].waitingOn.length : 0)),
     ];
     const inserted = new Set((await sql.query<{ job_id: number }>(INSERT_JOBS, params)).map((r) => r.job_id));
+    if (outcomes !== null) {
+      const withEdges = fresh.flatMap((specIndex, k) => (inserted.has(ids[k]!) && specs[specIndex]!.dependsOn.length > 0 ? [{ id: ids[k]!, dependsOn: specs[specIndex]!.dependsOn, outcome: outcomes[k]! }] : []));
+      await deps.recordNew(sql, withEdges, known, now);
+    }
     fresh.forEach((specIndex, i) => {
-      if (inserted.has(ids[i]!)) created[specIndex] = newJob(ids[i]!, specs[specIndex]!, now, owner);
+      const outcome = outcomes?.[i];
+      if (inserted.has(ids[i]!)) created[specIndex] = newJob(ids[i]!, specs[specIndex]!, now, owner, outcome?.kind === 'failed' ? outcome.reason : null);
     });
     // A key another replica inserted since the first look: its job is the one to return.
     const raced = fresh.filter((i) => created[i] === undefined).map((i) => specs[i]!.idempotencyKey!);
@@ -210,7 +236,8 @@ export async function cancelJobs(sql: Sql, selector: JobSelector, reason: string
       .sort((a, b) => a.id - b.id)
       .map((a) => ({ attemptId: a.id, jobId, nodeId: a.node_id })),
   );
-  return { cancelled: rows.map((r) => jobFromRow(r)), attemptsToKill };
+  const dependentsFailed = await deps.failDependents(sql, rows.map((r) => ({ id: r.id, state: 'cancelled' as const, reason })), now);
+  return { cancelled: rows.map((r) => jobFromRow(r)), attemptsToKill, dependentsFailed };
 }
 
 /** The WHERE condition and the bound value of a DLQ selector ($1). */
@@ -219,9 +246,15 @@ function dlqWhere(selector: DlqSelector): [string, unknown] {
   return selector.queue === undefined ? ['$1::text IS NULL', null] : ['queue = $1', selector.queue];
 }
 
+/** In a write transaction: the replay, then each replayed job's dependencies evaluated again (it may fail again at once). */
 export async function replayJobs(sql: Sql, selector: DlqSelector, now: number): Promise<Job[]> {
   const [where, value] = dlqWhere(selector);
-  const rows = await sql.query<JobRowWithFrom>(replayJobsSql(where), [value, now]);
+  let rows = await sql.query<JobRowWithFrom>(replayJobsSql(where), [value, now]);
+  const failedAgain = await deps.reevaluate(sql, rows.map((r) => r.id), now);
+  if (failedAgain.size > 0) {
+    const reread = new Map((await sql.query<JobRow>(SELECT_JOBS, [[...failedAgain]])).map((r) => [r.id, r]));
+    rows = rows.map((r) => ({ ...r, ...reread.get(r.id) }));
+  }
   if ('ids' in selector) {
     const order = new Map(unique(selector.ids).map((id, i) => [id, i]));
     rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);

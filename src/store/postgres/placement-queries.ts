@@ -41,11 +41,11 @@ const SELECT_ALL_NODE_CAPACITY = `${SELECT_NODE_CAPACITY} ORDER BY n.id`;
 const SELECT_SOME_NODE_CAPACITY = `${SELECT_NODE_CAPACITY} WHERE n.id = ANY($1::text[])`;
 /** Runnable queued jobs in scheduling order (jobs_runnable). Parameters: now, limit. */
 const SELECT_RUNNABLE = `SELECT id, queue, type, priority, gpus, cpus, memory_mb, node_selector, created_at FROM jobs
-  WHERE state = 'queued' AND not_before <= $1 ORDER BY priority DESC, id ASC LIMIT $2`;
+  WHERE state = 'queued' AND deps_unmet = 0 AND not_before <= $1 ORDER BY priority DESC, id ASC LIMIT $2`;
 
 /** Step 1 of applyPlan. Parameters: job ids bigint[]. */
 const LOCK_QUEUED_JOBS = `SELECT id, type, attempts, gpus, cpus, memory_mb, spec, created_at FROM jobs
-  WHERE id = ANY($1::bigint[]) AND state = 'queued' ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`;
+  WHERE id = ANY($1::bigint[]) AND state = 'queued' AND deps_unmet = 0 ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`;
 /** Step 2 of applyPlan: the nodes that take new work (up, and neither cordoned nor draining: node-schedulability.ts). Parameters: node ids text[]. */
 const LOCK_UP_NODES = `SELECT id FROM nodes WHERE id = ANY($1::text[]) AND state = 'up' AND admin_state = 'active' ORDER BY id FOR NO KEY UPDATE`;
 /**

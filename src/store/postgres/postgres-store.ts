@@ -4,10 +4,12 @@ import { announcing, type StoreMethods } from '../announce.js';
 import type { Store } from '../store.js';
 import * as access from './access-queries.js';
 import * as attempts from './attempt-queries.js';
+import * as dependencies from './dependency-queries.js';
 import * as jobs from './job-queries.js';
 import * as leader from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import * as nodes from './node-queries.js';
+import * as outputs from './output-queries.js';
 import { PgNotifications } from './notifications.js';
 import * as placement from './placement-queries.js';
 import { createDatabase, mapError, type Sql } from './postgres-pool.js';
@@ -82,8 +84,9 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     listAttempts: (jobId) => jobs.listAttempts(db, jobId),
     getAttempt: (attemptId) => jobs.getAttempt(db, attemptId),
     listEvents: (jobId) => jobs.listEvents(db, jobId),
+    listDependencies: (jobId) => dependencies.listDependencies(db, jobId),
     cancelJobs: (selector, reason, now) => db.write((sql) => jobs.cancelJobs(sql, selector, reason, now)),
-    replayJobs: (selector, now) => jobs.replayJobs(db, selector, now),
+    replayJobs: (selector, now) => db.write((sql) => jobs.replayJobs(sql, selector, now)),
     purgeDlq: (selector, now) => jobs.purgeDlq(db, selector, now),
 
     schedulingSnapshot: (now, limit) => db.read((sql) => placement.schedulingSnapshot(sql, now, limit)),
@@ -94,6 +97,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     listLiveAttempts: (nodeId) => attempts.listLiveAttempts(db, nodeId),
     listAssignedAttempts: (nodeId) => attempts.listAssignedAttempts(db, nodeId),
     listExpiredAttempts: (now) => attempts.listExpiredAttempts(db, now),
+    getJobOutput: (jobId, attempt) => outputs.getJobOutput(db, jobId, attempt),
 
     upsertNode: (node) => db.write((sql) => nodes.upsertNode(sql, node)),
     heartbeatNode: (nodeId, now) => nodes.heartbeatNode(db, nodeId, now),

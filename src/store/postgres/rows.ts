@@ -1,5 +1,6 @@
 import type { JobSpec } from '../../core/job-spec.js';
 import type { Attempt, AttemptState, Device, Job, JobEvent, JobState, NodeInfo } from '../../core/types.js';
+import { storedSpec } from '../new-job.js';
 
 /**
  * Database rows, kept apart from the public types: a row is what node-postgres
@@ -52,7 +53,7 @@ export function jobFromRow(row: JobRow): Job {
     state: row.state as JobState,
     priority: row.priority,
     gpus: row.gpus,
-    spec: row.spec,
+    spec: storedSpec(row.spec),
     attempts: row.attempts,
     attemptLimit: row.attempt_limit,
     notBefore: row.not_before,

@@ -7,6 +7,8 @@ import type { AssignedAttempt, DecideFn, EndReport, Placement, ReportResult, Sta
 import { ATTEMPT_COLUMNS, attemptFromRow, parseStringMap, type AttemptRow } from './rows.js';
 import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql.js';
 import { schedulability } from '../node-schedulability.js';
+import type { DependencyQueries } from './dependency-queries.js';
+import type { OutputQueries } from './output-queries.js';
 
 /**
  * Scheduling and the attempt lifecycle: snapshot → applyPlan → markRunning →
@@ -28,10 +30,10 @@ const SELECT_LIVE_RESERVATIONS = `SELECT node_id, total(cpus) AS cpus, total(mem
  * Parameters: now, limit.
  */
 const SELECT_RUNNABLE = `SELECT id, queue, type, priority, gpus, cpus, memory_mb, node_selector, created_at FROM jobs INDEXED BY jobs_runnable
-  WHERE state = 'queued' AND not_before <= ? ORDER BY priority DESC, id ASC LIMIT ?`;
+  WHERE state = 'queued' AND deps_unmet = 0 AND not_before <= ? ORDER BY priority DESC, id ASC LIMIT ?`;
 
 /** Parameters: id. */
-const SELECT_JOB_FOR_PLACEMENT = `SELECT state, type, attempts, gpus, cpus, memory_mb, spec, created_at FROM jobs WHERE id = ?`;
+const SELECT_JOB_FOR_PLACEMENT = `SELECT state, deps_unmet, type, attempts, gpus, cpus, memory_mb, spec, created_at FROM jobs WHERE id = ?`;
 /** Parameters: node id. */
 const SELECT_NODE_STATE = `SELECT state, admin_state, max_running FROM nodes WHERE id = ?`;
 /** Run slots the node's live attempts hold (attempts_live_node). Parameters: node id. */
@@ -125,6 +127,7 @@ interface RunnableRow {
 }
 interface PlacementJobRow {
   state: string;
+  deps_unmet: number;
   type: JobSpec['type'];
   attempts: number;
   gpus: number;
@@ -145,7 +148,7 @@ type NodeDevice = { node_id: string; device_index: number };
 
 export type AttemptQueries = ReturnType<typeof prepareAttemptQueries>;
 
-export function prepareAttemptQueries(db: Database) {
+export function prepareAttemptQueries(db: Database, deps: DependencyQueries, outputs: OutputQueries) {
   const selectNodes = db.prepare<[], NodeRowLite>(SELECT_NODES);
   const selectHealthyDevices = db.prepare<[], NodeDevice>(SELECT_HEALTHY_DEVICES);
   const selectHolds = db.prepare<[], NodeDevice>(SELECT_HOLDS);
@@ -232,7 +235,7 @@ export function prepareAttemptQueries(db: Database) {
     const assigned: AssignedAttempt[] = [];
     for (const p of placements) {
       const job = selectJobForPlacement.get(p.jobId);
-      if (!job || job.state !== 'queued') continue;
+      if (!job || job.state !== 'queued' || job.deps_unmet > 0) continue;
       if (p.devices.length !== job.gpus || new Set(p.devices).size !== p.devices.length) continue;
       const node = nodeNow(p.nodeId);
       if (!node || !p.devices.every((d) => node.usable.has(d))) continue;
@@ -279,6 +282,7 @@ export function prepareAttemptQueries(db: Database) {
       const a = endAttempt.get(r.end.state, r.exitCode, r.signal, r.end.reason, r.endedAt, r.startedAt ?? null, r.pid ?? null, r.logPath ?? null, r.attemptId);
       if (!a) return { attemptId: r.attemptId, accepted: false };
       if (a.devices !== '[]') releaseHolds.run(r.attemptId);
+      if (r.output !== undefined) outputs.record(r.attemptId, a.job_id, a.number, r.output);
       const job = selectJobForDecision.get(a.job_id);
       if (!job) throw new Error(`attempt ${r.attemptId} belongs to job ${a.job_id}, which does not exist`);
       let jobState = job.state as JobState;
@@ -314,6 +318,9 @@ export function prepareAttemptQueries(db: Database) {
         id: a.job_id,
       });
       insertEvent.run(a.job_id, a.number, jobState, to, now, decision.reason);
+      // The jobs waiting for this one: one dependency fewer, or failed with it.
+      if (to === 'succeeded') deps.succeeded(a.job_id);
+      else if (to === 'failed' || to === 'cancelled') deps.failDependents([{ id: a.job_id, state: to, reason: decision.reason }], now);
       return { attemptId: r.attemptId, accepted: true, jobState: to };
     });
   }

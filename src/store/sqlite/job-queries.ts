@@ -1,6 +1,8 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { JobSpec } from '../../core/job-spec.js';
 import type { JobOwner } from '../../core/access.js';
+import { missingDependencyIssues } from '../../core/dependencies.js';
+import { ValidationError } from '../../core/errors.js';
 import { isTerminal } from '../../core/job-states.js';
 import type { Attempt, Job, JobEvent, JobState } from '../../core/types.js';
 import type { CancelOutcome, DlqSelector, JobFilter, JobSelector, JobStats, Page, PageRequest, SubmitOutcome } from '../store.js';
@@ -9,6 +11,7 @@ import { listJobsSql } from './list-jobs-sql.js';
 import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql.js';
 import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
 import { newJob } from '../new-job.js';
+import type { DependencyQueries } from './dependency-queries.js';
 
 /**
  * Jobs as users see them: submit, read, list, cancel, DLQ, retention, stats.
@@ -57,7 +60,7 @@ const SELECT_DLQ_ALL = `SELECT id, state FROM jobs INDEXED BY jobs_dlq WHERE in_
 /** Parameters: queue. */
 const SELECT_DLQ_IN_QUEUE = `SELECT id, state FROM jobs INDEXED BY jobs_dlq WHERE queue = ? AND in_dlq = 1 ORDER BY id`;
 /** A fresh attempt budget of spec.maxAttempts on top of the attempts already made. Parameters: not_before, updated_at, id. */
-const REPLAY_JOB = `UPDATE jobs SET state = 'queued', in_dlq = 0, attempt_limit = attempts + json_extract(spec, '$.maxAttempts'),
+const REPLAY_JOB = `UPDATE jobs SET state = 'queued', in_dlq = 0, attempt_limit = attempts + json_extract(spec, '$.maxAttempts'), deps_unmet = 0,
     not_before = ?, updated_at = ?, finished_at = NULL, node_id = NULL, devices = '[]', reason = 'replayed from DLQ'
   WHERE id = ? AND in_dlq = 1 RETURNING ${JOB_COLUMNS}`;
 /** Parameters: updated_at, id. */
@@ -75,8 +78,10 @@ const UNDLQ_IN_QUEUE = `UPDATE jobs INDEXED BY jobs_dlq SET in_dlq = 0, updated_
 const SELECT_PURGEABLE = `SELECT id FROM jobs j INDEXED BY jobs_finished WHERE finished_at < ? AND in_dlq = 0 AND state IN ('succeeded', 'failed', 'cancelled')
     AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.${LIVE_ATTEMPT})
   ORDER BY finished_at LIMIT ?`;
-/** Parameters: JSON array of job ids. */
+/** Each: parameters: JSON array of job ids. */
 const DELETE_EVENTS_OF = `DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(?))`;
+const DELETE_DEPENDENCIES_OF = `DELETE FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?))`;
+const DELETE_OUTPUTS_OF = `DELETE FROM attempt_outputs WHERE job_id IN (SELECT value FROM json_each(?))`;
 const DELETE_ATTEMPTS_OF = `DELETE FROM attempts WHERE job_id IN (SELECT value FROM json_each(?))`;
 const DELETE_JOBS = `DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))`;
 
@@ -93,7 +98,9 @@ interface IdState {
 
 export type JobQueries = ReturnType<typeof prepareJobQueries>;
 
-export function prepareJobQueries(db: Database) {
+const NO_DEPENDENCIES = { dependsOn: [] as number[] };
+
+export function prepareJobQueries(db: Database, deps: DependencyQueries) {
   const insertJob = db.prepare<InsertJobParams>(INSERT_JOB);
   const insertEvent = db.prepare<InsertEventParams>(INSERT_EVENT);
   const selectJobByKey = db.prepare<[string], JobRow>(SELECT_JOB_BY_KEY);
@@ -114,13 +121,33 @@ export function prepareJobQueries(db: Database) {
   const undlqInQueue = db.prepare<[number, string]>(UNDLQ_IN_QUEUE);
   const selectPurgeable = db.prepare<[number, number], { id: number }>(SELECT_PURGEABLE);
   const deleteEventsOf = db.prepare<[string]>(DELETE_EVENTS_OF);
+  const deleteDependenciesOf = db.prepare<[string]>(DELETE_DEPENDENCIES_OF);
+  const deleteOutputsOf = db.prepare<[string]>(DELETE_OUTPUTS_OF);
   const deleteAttemptsOf = db.prepare<[string]>(DELETE_ATTEMPTS_OF);
   const deleteJobs = db.prepare<[string]>(DELETE_JOBS);
   const statsByQueueState = db.prepare<[], { queue: string; state: string; count: number }>(STATS_BY_QUEUE_STATE);
   const statsDlq = db.prepare<[], { queue: string; count: number }>(STATS_DLQ);
   const listShapes = new Map<string, Statement<unknown[], JobRow>>();
 
+  /** The specs that will insert a job (their idempotency key, if any, is neither stored nor earlier in the call) must name stored jobs only. */
+  function checkDependencies(specs: JobSpec[]) {
+    const seen = new Set<string>();
+    const inserting = specs.map((s) => {
+      const key = s.idempotencyKey;
+      if (key === undefined) return true;
+      const fresh = !seen.has(key) && !selectJobByKey.get(key);
+      seen.add(key);
+      return fresh;
+    });
+    const known = deps.views(specs.flatMap((s, i) => (inserting[i] ? s.dependsOn : [])));
+    const issues = missingDependencyIssues(specs.map((s, i) => (inserting[i] ? s : NO_DEPENDENCIES)), (id) => known.has(id));
+    if (issues.length > 0) throw new ValidationError(issues);
+    return known;
+  }
+
   function submitJobs(specs: JobSpec[], now: number, owner: JobOwner | null = null): SubmitOutcome[] {
+    // Checked before anything is written, so a missing dependency refuses the whole call.
+    const known = specs.some((s) => s.dependsOn.length > 0) ? checkDependencies(specs) : null;
     const out: SubmitOutcome[] = [];
     for (const spec of specs) {
       const key = spec.idempotencyKey ?? null;
@@ -140,7 +167,8 @@ export function prepareJobQueries(db: Database) {
         ).lastInsertRowid,
       );
       insertEvent.run(id, null, null, 'queued', now, null);
-      out.push({ job: newJob(id, spec, now, owner), created: true });
+      const outcome = known !== null && spec.dependsOn.length > 0 ? deps.recordNew(id, spec.dependsOn, known, now) : null;
+      out.push({ job: newJob(id, spec, now, owner, outcome?.kind === 'failed' ? outcome.reason : null), created: true });
     }
     return out;
   }
@@ -182,7 +210,7 @@ export function prepareJobQueries(db: Database) {
 
   function cancelJobs(selector: JobSelector, reason: string, now: number): CancelOutcome {
     const targets = 'ids' in selector ? unique(selector.ids).map((id) => selectCancellable.get(id)) : selectCancellableInQueue.all(selector.queue);
-    const outcome: CancelOutcome = { cancelled: [], attemptsToKill: [] };
+    const outcome: CancelOutcome = { cancelled: [], attemptsToKill: [], dependentsFailed: [] };
     for (const target of targets) {
       if (!target || isTerminal(target.state as JobState)) continue;
       const row = cancelJob.get(now, now, reason, target.id);
@@ -193,6 +221,7 @@ export function prepareJobQueries(db: Database) {
       }
       outcome.cancelled.push(jobFromRow(row));
     }
+    if (outcome.cancelled.length > 0) outcome.dependentsFailed = deps.failDependents(outcome.cancelled.map((j) => ({ id: j.id, state: 'cancelled', reason })), now);
     return outcome;
   }
 
@@ -208,7 +237,9 @@ export function prepareJobQueries(db: Database) {
       const row = replayJob.get(now, now, target.id);
       if (!row) continue;
       insertEvent.run(target.id, null, target.state, 'queued', now, 'replayed from DLQ');
-      replayed.push(jobFromRow(row));
+      // A job with dependencies waits for them again, or fails again at once.
+      const failed = deps.reevaluate(target.id, now) !== null;
+      replayed.push(jobFromRow(failed ? selectJob.get(target.id)! : row));
     }
     return replayed;
   }
@@ -223,6 +254,8 @@ export function prepareJobQueries(db: Database) {
     if (ids.length === 0) return 0;
     const idsJson = JSON.stringify(ids);
     deleteEventsOf.run(idsJson);
+    deleteDependenciesOf.run(idsJson);
+    deleteOutputsOf.run(idsJson);
     deleteAttemptsOf.run(idsJson);
     return deleteJobs.run(idsJson).changes;
   }
@@ -234,7 +267,7 @@ export function prepareJobQueries(db: Database) {
     };
   }
 
-  return { submitJobs, getJob, listJobs, listAttempts, getAttempt, listEvents, cancelJobs, replayJobs, purgeDlq, purgeFinishedJobs, jobStats };
+  return { submitJobs, getJob, listJobs, listAttempts, getAttempt, listEvents, listDependencies: deps.list, cancelJobs, replayJobs, purgeDlq, purgeFinishedJobs, jobStats };
 }
 
 function unique(ids: number[]): number[] {

@@ -1,5 +1,6 @@
 import type { JobSpec } from '../../core/job-spec.js';
 import type { Attempt, AttemptState, Device, Job, JobEvent, JobState, NodeInfo } from '../../core/types.js';
+import { storedSpec } from '../new-job.js';
 
 /**
  * Database rows, kept apart from the public types: a row is what SQLite returns
@@ -45,7 +46,7 @@ export function jobFromRow(row: JobRow, spec?: JobSpec): Job {
     state: row.state as JobState,
     priority: row.priority,
     gpus: row.gpus,
-    spec: spec ?? (JSON.parse(row.spec) as JobSpec),
+    spec: spec ?? storedSpec(JSON.parse(row.spec) as JobSpec),
     attempts: row.attempts,
     attemptLimit: row.attempt_limit,
     notBefore: row.not_before,

@@ -9,6 +9,8 @@ import type { StoreEventListener } from '../store-events.js';
 import type { Store } from '../store.js';
 import { prepareAccessQueries } from './access-queries.js';
 import { prepareAttemptQueries } from './attempt-queries.js';
+import { prepareDependencyQueries } from './dependency-queries.js';
+import { prepareOutputQueries } from './output-queries.js';
 import { GroupCommitQueue } from './group-commit.js';
 import { prepareJobQueries } from './job-queries.js';
 import { prepareLeaderQueries } from './leader-queries.js';
@@ -92,8 +94,10 @@ function configure(db: Database.Database, durability: 'normal' | 'strict'): void
 
 /** Builds the Store on an open, configured and migrated connection. Every statement is prepared here, once. */
 function createSqliteStore(db: Database.Database): Store {
-  const jobs = prepareJobQueries(db);
-  const attempts = prepareAttemptQueries(db);
+  const dependencies = prepareDependencyQueries(db);
+  const jobs = prepareJobQueries(db, dependencies);
+  const outputs = prepareOutputQueries(db);
+  const attempts = prepareAttemptQueries(db, dependencies, outputs);
   const nodes = prepareNodeQueries(db);
   const access = prepareAccessQueries(db);
   const leader = prepareLeaderQueries(db);
@@ -145,6 +149,7 @@ function createSqliteStore(db: Database.Database): Store {
     listAttempts: read(jobs.listAttempts),
     getAttempt: read(jobs.getAttempt),
     listEvents: read(jobs.listEvents),
+    listDependencies: read(jobs.listDependencies),
     cancelJobs: write(jobs.cancelJobs),
     replayJobs: write(jobs.replayJobs),
     purgeDlq: write(jobs.purgeDlq),
@@ -157,6 +162,7 @@ function createSqliteStore(db: Database.Database): Store {
     listLiveAttempts: read(attempts.listLiveAttempts),
     listAssignedAttempts: read(attempts.listAssignedAttempts),
     listExpiredAttempts: read(attempts.listExpiredAttempts),
+    getJobOutput: read(outputs.getJobOutput),
 
     upsertNode: write(nodes.upsertNode),
     heartbeatNode: write(nodes.heartbeatNode),
