@@ -37,8 +37,13 @@ for (const f of files) {
     }
   }
   // The risk model is pure math; only the CPU engine's thread plumbing touches node:* (ADR 0009).
-  if (r.startsWith('risk/') && !isTest && !/^risk\/cpu-(engine|worker)\.ts$/.test(r)) {
+  if (r.startsWith('risk/') && !r.startsWith('risk/cuda/') && !isTest && !/^risk\/cpu-(engine|worker)\.ts$/.test(r)) {
     for (const i of imports) if (i.startsWith('node:')) problems.push(`${r}: risk/ math must stay pure (node:* only in cpu-engine.ts and cpu-worker.ts) but imports "${i}"`);
+  }
+  // The CUDA engine (ADR 0010): node:* only where it builds the binary, runs it, and reads the environment's
+  // defaults; the Philox reference and the file formats stay pure, testable without a GPU or nvcc.
+  if (r.startsWith('risk/cuda/') && !isTest && !/^risk\/cuda\/cuda-(build|engine|environment)\.ts$/.test(r)) {
+    for (const i of imports) if (i.startsWith('node:')) problems.push(`${r}: risk/cuda/ must stay pure outside cuda-build.ts, cuda-engine.ts and cuda-environment.ts but imports "${i}"`);
   }
   for (const i of imports) {
     const driver = DRIVERS.find((d) => d.pattern.test(i));

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Copies the non-TypeScript files the compiled code loads at run time (every
-// `*.sql` under src/, e.g. the store's migrations) to the same relative path
+// `*.sql` and `*.cu` under src/: the store's migrations, the CUDA risk engine) to the same relative path
 // under dist/. Run by `npm run build` after tsc.
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = join(root, 'src');
 const distDir = join(root, 'dist');
-const ASSET = /\.sql$/;
+const ASSET = /\.(sql|cu)$/;
 
 /** @param {string} dir @returns {string[]} */
 function assetsUnder(dir) {

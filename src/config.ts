@@ -249,3 +249,22 @@ export function loadAgentConfig(options: AgentOptions, env: NodeJS.ProcessEnv = 
   if (!r.success) throw new ValidationError(zodIssues(r.error));
   return Object.freeze({ ...r.data, dataDir: path.resolve(r.data.dataDir) });
 }
+
+// ── inside a job: what gpuq tells an attempt's process (agent/attempt-env.ts sets these) ──
+
+export interface AttemptContext {
+  /** Where the job may leave its JSON result; unset outside a gpuq job. */
+  resultFile: string | undefined;
+  /** Where the job may leave files kept with the attempt. */
+  artifactsDir: string | undefined;
+  /** The GPUs the job was given (CUDA_VISIBLE_DEVICES); empty: none. */
+  visibleGpus: string[];
+}
+
+export function attemptContext(env: NodeJS.ProcessEnv = process.env): AttemptContext {
+  return {
+    resultFile: env.GPUQ_RESULT_FILE || undefined,
+    artifactsDir: env.GPUQ_ARTIFACTS_DIR || undefined,
+    visibleGpus: (env.CUDA_VISIBLE_DEVICES ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
+  };
+}

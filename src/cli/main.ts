@@ -3,15 +3,19 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import type { CommandDef } from './command.js';
 import { agentCommand } from './commands/agent.js';
+import { artifactsCommand } from './commands/artifacts.js';
 import { auditCommand } from './commands/audit.js';
 import { cancelCommand } from './commands/cancel.js';
 import { dlqCommand } from './commands/dlq.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
+import { demoCommand } from './commands/demo.js';
 import { drainCommand, resumeCommand } from './commands/maintenance.js';
 import { nodeCommand } from './commands/node.js';
 import { nodesCommand } from './commands/nodes.js';
 import { probeCommand } from './commands/probe.js';
+import { resultCommand } from './commands/result.js';
+import { riskCommand } from './commands/risk.js';
 import { showCommand } from './commands/show.js';
 import { submitCommand } from './commands/submit.js';
 import { tokenCommand } from './commands/token.js';
@@ -20,7 +24,7 @@ import { waitCommand } from './commands/wait.js';
 import { EXIT } from './exit-codes.js';
 
 /** Every command, in the order `gpuq --help` lists them. */
-export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, cancelCommand, waitCommand, nodesCommand, nodeCommand, dlqCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, agentCommand];
+export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, resultCommand, artifactsCommand, cancelCommand, waitCommand, nodesCommand, nodeCommand, dlqCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, agentCommand, riskCommand, demoCommand];
 
 const program = new Command('gpuq')
   .description('gpuq: a GPU job orchestrator. Queue GPU work; each job gets its own GPUs, failures retry into a dead-letter queue, nothing is lost.')

@@ -76,7 +76,7 @@ export class LeaderElection {
     await this.ticking;
     const fence = this.fence;
     if (fence === null) return;
-    await this.stepDown('this server is shutting down');
+    await this.stepDown('this server is shutting down', 'info');
     try {
       await this.store.resignLeadership(this.options.replicaId, fence.term, this.clock.now());
     } catch (err) {
@@ -126,12 +126,13 @@ export class LeaderElection {
     await this.duties.elected(this.fence);
   }
 
-  private async stepDown(reason: string): Promise<void> {
+  /** A shutdown steps down as planned (info); a lost lease or a refused write is worth a warning. */
+  private async stepDown(reason: string, level: 'info' | 'warn' = 'warn'): Promise<void> {
     const fence = this.fence;
     if (fence === null) return;
     this.fence = null;
     this.metrics.isLeader.set(0);
-    this.log.warn({ term: fence.term, reason }, 'this server is no longer the leader');
+    this.log[level]({ term: fence.term, reason }, 'this server is no longer the leader');
     await this.duties.deposed(reason);
   }
 

@@ -11,6 +11,27 @@ import { summarize, type RiskSummary } from './statistics.js';
 import { mergeShards, type HistogramSpec, type ShardSummary } from './tail-merge.js';
 
 export type EngineName = 'cpu' | 'cuda';
+/** What a run asks for: `auto` takes CUDA when the job was given a GPU CUDA can use, else the CPU. */
+export type EngineChoice = 'auto' | EngineName;
+
+export class EngineUnavailableError extends Error {}
+
+/**
+ * The engine a shard runs on. `visibleGpus`: the devices the job was given (CUDA_VISIBLE_DEVICES);
+ * `cuda`: whether a CUDA device and the compiled engine (or nvcc to build it) are present.
+ */
+export function chooseEngine(requested: EngineChoice, visibleGpus: readonly string[], cuda: { ok: true } | { ok: false; reason: string }): { engine: EngineName; why: string } {
+  if (requested === 'cpu') return { engine: 'cpu', why: 'asked for' };
+  if (visibleGpus.length === 0) {
+    if (requested === 'cuda') throw new EngineUnavailableError('the CUDA engine was asked for, but the job was given no GPU (submit it with GPUs)');
+    return { engine: 'cpu', why: 'no GPU assigned' };
+  }
+  if (!cuda.ok) {
+    if (requested === 'cuda') throw new EngineUnavailableError(`the CUDA engine was asked for, but ${cuda.reason}`);
+    return { engine: 'cpu', why: `GPU ${visibleGpus.join(',')} assigned, but ${cuda.reason}` };
+  }
+  return { engine: 'cuda', why: requested === 'cuda' ? 'asked for' : `GPU ${visibleGpus.join(',')} assigned` };
+}
 
 /** One engine's work over blocks [firstBlock, endBlock) of a run. */
 export interface RangeOutput {
