@@ -28,13 +28,16 @@ function run(args) {
   });
 }
 
-const oneProcess = [
-  '--input-type=module',
-  '-e',
+// The same run as one plain Node.js process (a script, as a user without gpuq would run it).
+const script = path.join(dir, 'one-process.mjs');
+writeFileSync(
+  script,
   `const { runRiskCpu } = await import(${JSON.stringify(path.join(ROOT, 'dist/risk/cpu-engine.js'))});
-   const t = performance.now(); const r = await runRiskCpu(${JSON.stringify(portfolio)});
-   console.log(JSON.stringify({ simSeconds: (performance.now() - t) / 1000, levels: r.levels, mean: r.mean }));`,
-];
+const t = performance.now();
+const r = await runRiskCpu(${JSON.stringify(portfolio)});
+console.log(JSON.stringify({ simSeconds: (performance.now() - t) / 1000, levels: r.levels, mean: r.mean }));
+`,
+);
 
 async function median(label, f) {
   const rounds = [];
@@ -47,7 +50,7 @@ async function median(label, f) {
 const gpuq = await startGpuq(['--fake-gpus', '4']);
 try {
   const single = await median('one process', async () => {
-    const r = await run(oneProcess);
+    const r = await run([script]);
     return { seconds: r.seconds, ...JSON.parse(r.out) };
   });
   const viaGpuq = (shards) =>

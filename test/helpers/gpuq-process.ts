@@ -95,10 +95,10 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
   }
 }
 
-/** Runs the CLI as a real process; resolves with its exit code and output. */
-export function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the CLI as a real process (in `cwd`, default this one's); resolves with its exit code and output. */
+export function runCli(args: string[], env: Record<string, string> = {}, input?: string, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { ControlPlaneRefusedError } from '../../agent/http-control-plane-link.js';
-import { startRemoteAgent } from '../../agent/remote-agent.js';
 import { loadAgentConfig, type AgentOptions } from '../../config.js';
 import { GpuqApiError } from '../../sdk/client.js';
 import { runAction, type CommandDef } from '../command.js';
@@ -55,6 +53,8 @@ export const agentCommand: CommandDef = {
         runAction(async () => {
           const { json, server, label, ...rest } = o;
           const config = loadAgentConfig({ ...rest, servers: server, labels: label === undefined ? undefined : keyValues('--label', label) } as AgentOptions);
+          // Imported when the command runs: the server's modules (fastify, the stores) would slow every other command's start.
+          const [{ startRemoteAgent }, { ControlPlaneRefusedError }] = await Promise.all([import('../../agent/remote-agent.js'), import('../../agent/http-control-plane-link.js')]);
           const agent = await startRemoteAgent(config).catch((err: unknown) => {
             // A refused registration (a bad token: exit 7) exits like any refused API call.
             throw err instanceof ControlPlaneRefusedError ? new GpuqApiError(err.status, err.code, err.message) : err;

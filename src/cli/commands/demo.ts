@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadServerConfig, serverUrl } from '../../config.js';
-import { startEmbedded, type RunningGpuq } from '../../embedded.js';
+import type { RunningGpuq } from '../../embedded.js';
 import { validatePortfolio } from '../../risk/portfolio.js';
 import { GpuqClient, GpuqUnreachableError } from '../../sdk/client.js';
 import { runAction, type CommandDef } from '../command.js';
@@ -41,6 +41,8 @@ export const demoCommand: CommandDef = {
             if (!(e instanceof GpuqUnreachableError)) throw e;
             const port = Number(new URL(url).port || 80);
             const config = loadServerConfig({ port, dataDir: f.dataDir, fakeGpus: f.fakeGpus === undefined ? undefined : Number(f.fakeGpus), logLevel: 'warn' });
+            // Imported when the command runs: the server's modules (fastify, the stores) would slow every other command's start.
+            const { startEmbedded } = await import('../../embedded.js');
             started = await startEmbedded(config);
             dataDir = config.dataDir;
             client = new GpuqClient(started.url);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { ROLES, type ApiToken } from '../../core/access.js';
-import { createTokenInStore } from '../../token-bootstrap.js';
 import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
 import { ago, printJson, printLine, table, UsageError, warn } from '../output.js';
 
@@ -31,6 +30,8 @@ export const tokenCommand: CommandDef = {
           if ((o.dataDir !== undefined || o.databaseUrl !== undefined) && o.url !== undefined) throw new UsageError('--url talks to a server; --data-dir and --database-url write to the store directly: give one');
           let t: { token: string; id: string; name: string; role: string; createdAt: number };
           if (o.dataDir !== undefined || o.databaseUrl !== undefined) {
+            // Imported when the command runs: the server's modules (fastify, the stores) would slow every other command's start.
+            const { createTokenInStore } = await import('../../token-bootstrap.js');
             const made = await createTokenInStore({ dataDir: o.dataDir, databaseUrl: o.databaseUrl }, { name: o.name, role: o.role });
             if (made.newDatabase) warn(`note: there was no gpuq database in ${o.dataDir}; a new one was made there. The server must run with --data-dir ${o.dataDir} to accept this token.`);
             t = made.issued;

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { loadServerConfig, type ServerOptions } from '../../config.js';
-import { startEmbedded } from '../../embedded.js';
 import type { CommandDef } from '../command.js';
 import { runAction } from '../command.js';
 import { printLine, warn } from '../output.js';
@@ -34,6 +33,8 @@ export const upCommand: CommandDef = {
         runAction(async () => {
           const { json, ...rest } = o;
           const config = loadServerConfig(rest as ServerOptions);
+          // Imported when the command runs: the server's modules (fastify, the stores) would slow every other command's start.
+          const { startEmbedded } = await import('../../embedded.js');
           const gpuq = await startEmbedded(config);
           // One line, so a supervisor or a script can read it as soon as it appears.
           if (json) printLine(JSON.stringify({ url: gpuq.url, dataDir: config.dataDir, pid: process.pid, auth: config.auth }));

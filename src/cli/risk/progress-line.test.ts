@@ -1,0 +1,13 @@
+import { describe, expect, it } from 'vitest';
+import type { Job } from '../../core/types.js';
+import { progressLine } from './submit-run.js';
+
+const job = (state: Job['state'], attempts = 1) => ({ state, attempts }) as Job;
+
+describe('progressLine', () => {
+  it('counts shards by state, retries and failures, and shows the reduce and the time', () => {
+    const shards = [job('succeeded'), job('succeeded', 2), job('running'), job('queued')];
+    expect(progressLine(shards, job('queued', 0), 12_345)).toBe('[############............] 2/4 shards done, 1 running, 1 waiting, 1 retried; reduce queued (12.3 s)');
+    expect(progressLine([job('succeeded'), job('failed', 3)], job('failed', 0), 1000)).toBe('[############............] 1/2 shards done, 0 running, 2 retried, 1 failed; reduce failed (1.0 s)');
+  });
+});
