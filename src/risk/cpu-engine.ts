@@ -9,11 +9,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { compileModel, type SimulationModel } from './model.js';
-import { validatePortfolio, type Portfolio, type PortfolioInput } from './portfolio.js';
-import { finishRun, type RangeOutput, type RiskRunResult } from './engine.js';
-import { tailKeep } from './statistics.js';
-import { histogramSpec, simulateShard, TopK, type HistogramSpec, type ShardSummary } from './tail-merge.js';
+import { runWhole, type RangeOutput, type RiskRunResult } from './engine.js';
+import type { SimulationModel } from './model.js';
+import type { Portfolio, PortfolioInput } from './portfolio.js';
+import { simulateShard, TopK, type HistogramSpec, type ShardSummary } from './tail-merge.js';
 import type { WorkerInit, WorkerRequest } from './cpu-worker.js';
 
 export interface CpuEngineOptions {
@@ -29,14 +28,9 @@ export interface CpuEngineOptions {
 
 export type { RiskRunResult } from './engine.js';
 
-/** Validates `input` (throwing PortfolioValidationError before anything runs), simulates, and summarizes. */
-export async function runRiskCpu(input: PortfolioInput | Portfolio, options: CpuEngineOptions = {}): Promise<RiskRunResult> {
-  const portfolio = validatePortfolio(input);
-  const model = compileModel(portfolio);
-  const keep = tailKeep(model.paths, portfolio.confidenceLevels);
-  const hist = histogramSpec(model);
-  const out = await simulateRangeCpu(model, keep, hist, 0, model.blocks, options);
-  return finishRun(portfolio, model, keep, hist, [out]);
+/** Validates `input` (throwing PortfolioValidationError before anything runs), simulates on worker threads, and summarizes. */
+export function runRiskCpu(input: PortfolioInput | Portfolio, options: CpuEngineOptions = {}): Promise<RiskRunResult> {
+  return runWhole(input, (model, keep, hist, first, end) => simulateRangeCpu(model, keep, hist, first, end, options));
 }
 
 /**

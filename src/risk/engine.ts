@@ -5,10 +5,10 @@
  * over bins fixed before the run, and the range's largest losses. `finishRun` is the one reduce, used
  * by an engine running a whole portfolio and by the reduce job of a sharded run alike.
  */
-import type { SimulationModel } from './model.js';
-import type { Portfolio } from './portfolio.js';
-import { summarize, type RiskSummary } from './statistics.js';
-import { mergeShards, type HistogramSpec, type ShardSummary } from './tail-merge.js';
+import { compileModel, type SimulationModel } from './model.js';
+import { validatePortfolio, type Portfolio, type PortfolioInput } from './portfolio.js';
+import { summarize, tailKeep, type RiskSummary } from './statistics.js';
+import { histogramSpec, mergeShards, type HistogramSpec, type ShardSummary } from './tail-merge.js';
 
 export type EngineName = 'cpu' | 'cuda';
 /** What a run asks for: `auto` takes CUDA when the job was given a GPU CUDA can use, else the CPU. */
@@ -78,4 +78,19 @@ export function finishRun(portfolio: Portfolio, model: SimulationModel, keep: nu
     measure: portfolio.measure,
     ...summarize(merged, portfolio.confidenceLevels, hist, model.antithetic, model.initialValue, model.blockSize),
   };
+}
+
+/** Simulates blocks [firstBlock, endBlock) of a run, keeping the range's `keep` largest losses: what an engine does. */
+export type SimulateRange = (model: SimulationModel, keep: number, hist: HistogramSpec, firstBlock: number, endBlock: number) => Promise<RangeOutput>;
+
+/**
+ * A whole run on one engine: validates `input` (throwing PortfolioValidationError before anything
+ * runs), fixes the tail size and the histogram's bins, simulates every block, and reduces.
+ */
+export async function runWhole(input: PortfolioInput | Portfolio, simulate: SimulateRange): Promise<RiskRunResult> {
+  const portfolio = validatePortfolio(input);
+  const model = compileModel(portfolio);
+  const keep = tailKeep(model.paths, portfolio.confidenceLevels);
+  const hist = histogramSpec(model);
+  return finishRun(portfolio, model, keep, hist, [await simulate(model, keep, hist, 0, model.blocks)]);
 }

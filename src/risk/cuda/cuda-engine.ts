@@ -11,11 +11,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { finishRun, type RangeOutput, type RiskRunResult } from '../engine.js';
-import { compileModel, type SimulationModel } from '../model.js';
-import { validatePortfolio, type Portfolio, type PortfolioInput } from '../portfolio.js';
-import { tailKeep } from '../statistics.js';
-import { histogramSpec, type HistogramSpec } from '../tail-merge.js';
+import { runWhole, type RangeOutput, type RiskRunResult } from '../engine.js';
+import type { SimulationModel } from '../model.js';
+import type { Portfolio, PortfolioInput } from '../portfolio.js';
+import type { HistogramSpec } from '../tail-merge.js';
 import { buildCudaEngine, cudaSourcePath, findCachedBinary, findNvcc, type CudaBuildOptions } from './cuda-build.js';
 import { cudaEnvironment } from './cuda-environment.js';
 import { CudaEngineError } from './cuda-errors.js';
@@ -64,13 +63,8 @@ export function cudaAvailable(options: CudaEngineOptions = {}, driverNode = '/de
 }
 
 /** Validates `input` (throwing PortfolioValidationError before anything runs), simulates on the GPU, and summarizes. */
-export async function runRiskCuda(input: PortfolioInput | Portfolio, options: CudaEngineOptions = {}): Promise<RiskRunResult> {
-  const portfolio = validatePortfolio(input);
-  const model = compileModel(portfolio);
-  const keep = tailKeep(model.paths, portfolio.confidenceLevels);
-  const hist = histogramSpec(model);
-  const out = await simulateRangeCuda(model, keep, hist, 0, model.blocks, options);
-  return finishRun(portfolio, model, keep, hist, [out]);
+export function runRiskCuda(input: PortfolioInput | Portfolio, options: CudaEngineOptions = {}): Promise<RiskRunResult> {
+  return runWhole(input, (model, keep, hist, first, end) => simulateRangeCuda(model, keep, hist, first, end, options));
 }
 
 /**
