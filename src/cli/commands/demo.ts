@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { loadServerConfig, serverUrl } from '../../config.js';
+import { isLoopbackHost, loadServerConfig, serverUrl } from '../../config.js';
 import type { RunningGpuq } from '../../embedded.js';
 import { validatePortfolio } from '../../risk/portfolio.js';
 import { GpuqClient, GpuqUnreachableError } from '../../sdk/client.js';
@@ -39,7 +39,10 @@ export const demoCommand: CommandDef = {
             warn(`gpuq demo: using the gpuq at ${url}`);
           } catch (e) {
             if (!(e instanceof GpuqUnreachableError)) throw e;
-            const port = Number(new URL(url).port || 80);
+            const target = new URL(url);
+            // Only a gpuq on this machine can be started here; a remote one that does not answer is an error.
+            if (target.protocol !== 'http:' || !isLoopbackHost(target.hostname)) throw e;
+            const port = Number(target.port || 80);
             const config = loadServerConfig({ port, dataDir: f.dataDir, fakeGpus: f.fakeGpus === undefined ? undefined : Number(f.fakeGpus), logLevel: 'warn' });
             // Imported when the command runs: the server's modules (fastify, the stores) would slow every other command's start.
             const { startEmbedded } = await import('../../embedded.js');

@@ -21,7 +21,7 @@ function int(flag: string, v: string | undefined, min: number): number | undefin
   return Number(v);
 }
 
-export function runOptions(f: RunFlags): RiskRunOptions {
+function runOptions(f: RunFlags): RiskRunOptions {
   if (!ENGINES.includes(f.engine)) throw new UsageError(`--engine must be one of ${ENGINES.join(', ')}, got "${f.engine}"`);
   if (f.seed !== undefined && !/^\d{1,20}$/.test(f.seed)) throw new UsageError(`--seed must be an unsigned integer, got "${f.seed}"`);
   return {

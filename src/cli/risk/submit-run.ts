@@ -85,7 +85,7 @@ export async function submitRiskRun(client: GpuqClient, portfolio: Portfolio, o:
     dependsOn: shardJobs,
     maxAttempts: 2,
     backoff: { initialSeconds: 1, maxSeconds: 10, multiplier: 2 },
-  } as JobSpecInput);
+  });
   return { runId, runDir, layout, shardJobs, reduceJob: reduce.job.id };
 }
 
