@@ -5,8 +5,10 @@
  * error a machine without a GPU gives. Skipped, saying why, where nvcc is missing (CI checks it is there).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lognormalVarEs } from '../closed-forms.js';
 import { runRiskCpu } from '../cpu-engine.js';
@@ -48,6 +50,7 @@ describe('the build cache, with a stand-in nvcc', () => {
         'while [ $# -gt 1 ]; do if [ "$1" = -o ]; then out=$2; fi; shift; done',
         'if grep -q FAIL "$1"; then echo "$1(3): error: identifier \\"FAIL\\" is undefined" >&2; exit 1; fi',
         'sleep 0.3',
+        'if grep -q SLOW "$1"; then sleep 2; fi',
         'printf "#!/bin/sh\\necho %s\\n" "$(head -1 "$1")" > "$out"; chmod +x "$out"',
       ].join('\n'),
     );
@@ -69,6 +72,29 @@ describe('the build cache, with a stand-in nvcc', () => {
     expect(calls()).toBe(1);
     const record = JSON.parse(readFileSync(path.join(path.dirname(a.path), 'build.json'), 'utf8'));
     expect(record).toMatchObject({ nvccVersion: 'fake nvcc 1.0', flags: ['-O3', '-std=c++17', '-arch=sm_90'] });
+  });
+
+  it('processes starting at once (a run\'s shards on one host) compile once: the others wait on the build lock', async () => {
+    const slow = path.join(dir, 'slow.cu');
+    writeFileSync(slow, 'SLOW version\n');
+    const before = calls();
+    const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../dist/risk/cuda/cuda-build.js');
+    const script = `const m = await import(${JSON.stringify(dist)}); const b = await m.buildCudaEngine(${JSON.stringify({ ...opts(), source: slow })}); console.log(b.path);`;
+    const outputs = await Promise.all(
+      [1, 2, 3].map(
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+            let out = '';
+            child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+            child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`builder exited with ${code}`))));
+          }),
+      ),
+    );
+    expect(calls() - before).toBe(1);
+    expect(new Set(outputs).size).toBe(1);
+    expect(await runBinary(outputs[0]!, [])).toBe('SLOW version\n');
+    expect(existsSync(path.join(path.dirname(outputs[0]!), '.lock'))).toBe(false);
   });
 
   it('a changed source, nvcc or flag set builds beside the old binary under a new hash', async () => {

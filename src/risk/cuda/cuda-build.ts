@@ -4,15 +4,15 @@
  * Cache: <cacheDir>/gpuq/cuda/<hash>/risk-engine, hash = sha256 of the source, `nvcc --version` and
  * the flags, so any change to one of them builds a new binary beside the old ones. nvcc writes to a
  * temporary name in that folder and the result is renamed into place: rename is atomic, so a reader
- * sees no binary or a whole one, and concurrent first uses (processes or calls) at worst compile twice
- * and rename identical binaries over each other. Calls within one process share one compile.
+ * sees no binary or a whole one. Calls within one process share one compile; processes take a lock
+ * file in the build's folder, so concurrent first uses on one host (a run's shards) compile once.
  * build.json beside the binary records what it was built from, so a host without nvcc can still use a
  * binary cached from this source (findCachedBinary).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CudaBuildError, NvccNotFoundError } from './cuda-errors.js';
@@ -153,10 +153,43 @@ export async function buildCudaEngine(options: CudaBuildOptions = {}): Promise<C
   if (await isFile(binary)) return { path: binary, hash, compiled: false, compileSeconds: 0 };
   let pending = building.get(binary);
   if (pending === undefined) {
-    pending = compile(nvcc, flags, text, source, dir, binary, { sourceSha256: sha256(text), nvccVersion: version, flags, builtAt: '' }).finally(() => building.delete(binary));
+    pending = underBuildLock(dir, binary, () => compile(nvcc, flags, text, source, dir, binary, { sourceSha256: sha256(text), nvccVersion: version, flags, builtAt: '' })).finally(() => building.delete(binary));
     building.set(binary, pending);
   }
   return { ...(await pending), hash };
+}
+
+/** A lock older than this belongs to a build that died without removing it. nvcc takes well under it. */
+const STALE_LOCK_MS = 15 * 60_000;
+
+/**
+ * Runs `build` holding `<dir>/.lock` (created exclusively), so that the shards of a run starting on one
+ * host at once compile once: the others wait for the binary (or for the lock to go, and then build).
+ */
+async function underBuildLock(dir: string, binary: string, build: () => Promise<CudaBinary>): Promise<CudaBinary> {
+  await mkdir(dir, { recursive: true });
+  const lock = path.join(dir, '.lock');
+  for (;;) {
+    let handle;
+    try {
+      handle = await open(lock, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (await isFile(binary)) return { path: binary, hash: '', compiled: false, compileSeconds: 0 };
+      const age = Date.now() - (await stat(lock).then((st) => st.mtimeMs, () => Date.now()));
+      if (age > STALE_LOCK_MS) await rm(lock, { force: true });
+      else await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    try {
+      // Built by another process between our cache check and the lock.
+      if (await isFile(binary)) return { path: binary, hash: '', compiled: false, compileSeconds: 0 };
+      return await build();
+    } finally {
+      await handle.close();
+      await rm(lock, { force: true });
+    }
+  }
 }
 
 async function isFile(p: string): Promise<boolean> {
