@@ -56,8 +56,8 @@ describe('job dependencies', () => {
 
   it('fails a job whose dependency fails for good (after its retries), with the reason, and the jobs after it', async () => {
     const { job: a } = await gpuq.client.submit({ name: 'flaky', shell: 'exit 3', maxAttempts: 3, backoff: fast });
-    const { jobs: [b, c] } = await gpuq.client.submitBatch([{ type: 'noop', dependsOn: [a.id] }, { shell: 'true', maxAttempts: 1 }]);
-    const { job: d } = await gpuq.client.submit({ type: 'noop', dependsOn: [b!.id, c!.id] });
+    const { jobs: [b, c] } = await gpuq.client.submitBatch([{ type: 'noop', queue: 'after-flaky', dependsOn: [a.id] }, { shell: 'true', maxAttempts: 1 }]);
+    const { job: d } = await gpuq.client.submit({ type: 'noop', queue: 'after-flaky', dependsOn: [b!.id, c!.id] });
     const [fa, fb, , fd] = await finish(a.id, b!.id, c!.id, d.id);
     expect(fa).toMatchObject({ state: 'failed', attempts: 3 });
     const reasonB = `dependency job ${a.id} failed: exited with code 3; gave up after 3 attempt(s)`;
@@ -68,6 +68,9 @@ describe('job dependencies', () => {
     expect(detail.events.map((e) => `${e.from ?? '∅'}→${e.to}`)).toEqual(['∅→queued', 'queued→failed']);
     // The dependency ran all its attempts before the dependent failed.
     expect(detail.events[1]!.at).toBeGreaterThanOrEqual((await gpuq.client.get(a.id)).attempts[2]!.endedAt!);
+    // Jobs failed by a dependency count as finished, failed, in their own queue.
+    const metrics = (await (await fetch(`${gpuq.url}/metrics`)).text()).split('\n');
+    expect(metrics.find((l) => l.startsWith('gpuq_jobs_finished_total{') && l.includes('queue="after-flaky"') && l.includes('outcome="failed"'))).toMatch(/ 2$/);
     // Replaying the dependent while its dependency is still failed fails it again at once.
     expect(await gpuq.client.replay({ ids: [b!.id] })).toEqual({ replayed: 1, ids: [b!.id], failedAgain: [b!.id] });
     expect((await gpuq.client.get(b!.id)).job).toMatchObject({ state: 'failed', inDlq: true, reason: reasonB });

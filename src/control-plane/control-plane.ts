@@ -156,6 +156,7 @@ export class ControlPlane implements ControlPlaneLink {
     // Agents attached here hear it at once; those on other servers through the store's cancel event.
     for (const [nodeId, ids] of byNode) this.feeds.get(nodeId)?.cancel(ids, reason);
     for (const j of outcome.cancelled) this.metrics.jobsFinished.inc({ queue: j.queue, outcome: 'cancelled' });
+    for (const j of outcome.dependentsFailed) this.metrics.jobsFinished.inc({ queue: j.queue, outcome: 'failed' });
     return outcome;
   }
 
@@ -289,6 +290,7 @@ export class ControlPlane implements ControlPlaneLink {
       } else if (res.jobState === 'succeeded' || res.jobState === 'failed') {
         this.metrics.jobsFinished.inc({ queue, outcome: res.jobState });
       }
+      for (const j of res.dependentsFailed ?? []) this.metrics.jobsFinished.inc({ queue: j.queue, outcome: 'failed' });
     }
     // Devices freed (and maybe jobs requeued): the scheduler may place more.
     this.onWork();

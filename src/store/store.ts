@@ -164,8 +164,14 @@ export interface CancelOutcome {
   cancelled: Job[];
   /** Live attempts the agents must kill. */
   attemptsToKill: { attemptId: number; jobId: number; nodeId: string }[];
-  /** Jobs that waited for a cancelled job (directly or not) and ended `failed` with it, by id. */
-  dependentsFailed: number[];
+  /** Jobs that waited for a cancelled job (directly or not) and ended `failed` with it. */
+  dependentsFailed: FailedDependent[];
+}
+
+/** A job failed because a job it waited for (directly or not) failed or was cancelled. */
+export interface FailedDependent {
+  id: number;
+  queue: string;
 }
 
 export interface Placement {
@@ -223,6 +229,8 @@ export interface ReportResult {
   accepted: boolean;
   /** The job's state after the report, when accepted. */
   jobState?: JobState;
+  /** Jobs that waited for this one (directly or not) and ended `failed` with it. */
+  dependentsFailed?: FailedDependent[];
 }
 
 export interface JobStats {

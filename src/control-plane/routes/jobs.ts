@@ -74,7 +74,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const outcome = await ctx.controlPlane.cancel({ ids: [id] }, reason ?? 'cancelled by user');
       const job = outcome.cancelled[0] ?? (await ctx.store.getJob(id));
       if (!job) throw new JobNotFoundError(id);
-      return { job, cancelled: outcome.cancelled.length === 1, dependentsFailed: outcome.dependentsFailed };
+      return { job, cancelled: outcome.cancelled.length === 1, dependentsFailed: outcome.dependentsFailed.map((j) => j.id) };
     };
     if (cancelAction(principal, current.ownerTokenId) === 'jobs.cancel.own') return cancel();
     const target = `job ${id}${current.owner !== null ? ` (owner ${current.owner})` : ''}`;
@@ -95,7 +95,7 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return ctx.audit.run(principalOf(req), 'queue.cancel', `queue ${queue}`, async () => {
       const outcome = await ctx.controlPlane.cancel({ queue }, reason ?? `queue ${queue} cancelled by user`);
       const ids = outcome.cancelled.map((j) => j.id);
-      const failed = outcome.dependentsFailed;
+      const failed = outcome.dependentsFailed.map((j) => j.id);
       return {
         result: { cancelled: ids.length, ids, dependentsFailed: failed },
         detail: `cancelled ${ids.length} job(s)${auditIdList(ids)}${failed.length > 0 ? `; ${failed.length} job(s) waiting for them failed${auditIdList(failed)}` : ''}${reason ? `: ${reason}` : ''}`,

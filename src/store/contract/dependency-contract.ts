@@ -113,7 +113,7 @@ export function dependencyContract(ctx: ContractContext): void {
 
       const out = await ctx.store.cancelJobs({ ids: [queued, running] }, 'user asked', T0 + 2);
       expect(out.cancelled.map((j) => j.id)).toEqual([queued, running]);
-      expect([...out.dependentsFailed].sort((x, y) => x - y)).toEqual([w1, w2, w3]);
+      expect([...out.dependentsFailed].sort((x, y) => x.id - y.id)).toEqual([w1, w2, w3].map((id) => ({ id, queue: 'default' })));
       expect(await stateOf(ctx.store, w1)).toEqual({ state: 'failed', inDlq: true, reason: `dependency job ${queued} was cancelled: user asked` });
       expect(await stateOf(ctx.store, w3)).toMatchObject({ reason: `dependency job ${w2} failed: dependency job ${running} was cancelled: user asked` });
       // The running attempt's end, reported later, changes nothing more.
@@ -122,7 +122,11 @@ export function dependencyContract(ctx: ContractContext): void {
       // A job whose attempt ends `cancelled` (the agent's report of a cancel) fails its dependents too.
       const x = await submit(ctx.store);
       const wx = await submit(ctx.store, { dependsOn: [x] });
-      expect(await run(ctx.store, x, CANCELLED, T0 + 4)).toBe('cancelled');
+      const wy = await submit(ctx.store, { queue: 'other', dependsOn: [wx] });
+      // The end's result lists every job failed with it, with its queue (for the jobs-finished metric).
+      const ended = await end(ctx.store, await start(ctx.store, x, 'n1', [], T0 + 4), CANCELLED, T0 + 4);
+      expect(ended.jobState).toBe('cancelled');
+      expect(ended.dependentsFailed).toEqual([{ id: wx, queue: 'default' }, { id: wy, queue: 'other' }]);
       expect(await stateOf(ctx.store, wx)).toMatchObject({ state: 'failed', reason: `dependency job ${x} was cancelled: killed on cancel` });
       expect((await ctx.store.cancelJobs({ ids: [wx] }, 'again', T0 + 5)).dependentsFailed).toEqual([]);
     });

@@ -173,6 +173,8 @@ export async function endAttempts(sql: Sql, reports: EndReport[], decide: Decide
   /** What the jobs waiting for these need to hear: which succeeded (told in the write below), which ended failed or cancelled. */
   const succeededJobs: number[] = [];
   const endedBadly: EndedJob[] = [];
+  /** Which report ended each of them: its result lists the dependents failed with it. */
+  const endedBy = new Map<number, number>();
   for (const { i, r } of first) {
     const a = ended.get(r.attemptId);
     if (!a) continue;
@@ -211,7 +213,10 @@ export async function endAttempts(sql: Sql, reports: EndReport[], decide: Decide
       events.add(a.job_id, a.number, from, to, now, decision.reason);
       changed.set(job.id, job);
       if (to === 'succeeded') succeededJobs.push(job.id);
-      else if (to === 'failed' || to === 'cancelled') endedBadly.push({ id: job.id, state: to, reason: decision.reason });
+      else if (to === 'failed' || to === 'cancelled') {
+        endedBadly.push({ id: job.id, state: to, reason: decision.reason });
+        endedBy.set(job.id, i);
+      }
     }
     results.set(i, { attemptId: r.attemptId, accepted: true, jobState: job.state as JobState });
   }
@@ -224,7 +229,10 @@ export async function endAttempts(sql: Sql, reports: EndReport[], decide: Decide
     ]);
   }
   // The jobs waiting for those that ended failed or cancelled fail with them, in this transaction.
-  await deps.failDependents(sql, endedBadly, now);
+  for (const f of await deps.failDependents(sql, endedBadly, now)) {
+    const res = results.get(endedBy.get(f.root)!)!;
+    (res.dependentsFailed ??= []).push({ id: f.id, queue: f.queue });
+  }
   return resultsInOrder(reports, results);
 }
 

@@ -1,5 +1,6 @@
 import { dependentsToFail, evaluateDependencies, type DependencyOutcome, type DependencyView, type EndedJob, type JobDependency } from '../../core/dependencies.js';
 import type { JobState } from '../../core/types.js';
+import type { FailedDependent } from '../store.js';
 import type { Sql } from './postgres-pool.js';
 
 /**
@@ -39,11 +40,13 @@ const LOCK_WAITING_DEPENDENTS = `SELECT d.job_id, d.depends_on FROM job_dependen
 const FAIL_QUEUED = `WITH failed AS (
     UPDATE jobs j SET state = 'failed', in_dlq = true, reason = f.reason, finished_at = $3, updated_at = $3
     FROM unnest($1::bigint[], $2::text[]) AS f(id, reason) WHERE j.id = f.id AND j.state = 'queued'
-    RETURNING j.id, f.reason
+    RETURNING j.id, j.queue, f.reason
+  ),
+  events AS (
+    INSERT INTO job_events (job_id, attempt, from_state, to_state, at, reason)
+    SELECT id, NULL, 'queued', 'failed', $3, reason FROM failed ORDER BY id
   )
-  INSERT INTO job_events (job_id, attempt, from_state, to_state, at, reason)
-  SELECT id, NULL, 'queued', 'failed', $3, reason FROM failed ORDER BY id
-  RETURNING job_id`;
+  SELECT id, queue FROM failed`;
 /** Every dependency of the given jobs. Parameters: job ids bigint[]. */
 const SELECT_EDGES = `SELECT job_id, depends_on, met FROM job_dependencies WHERE job_id = ANY($1::bigint[]) ORDER BY job_id, depends_on`;
 /** Parameters: job_id bigint[], depends_on bigint[]. */
@@ -76,16 +79,23 @@ export async function recordNew(sql: Sql, jobs: { id: number; dependsOn: readonl
   if (failed.length > 0) await sql.query(FAIL_QUEUED, [failed.map((f) => f.id), failed.map((f) => f.reason), now]);
 }
 
-/** Jobs ended failed or cancelled: every queued job waiting for one of them ends failed, and so on down the chain. Returns the ids failed. */
-export async function failDependents(sql: Sql, ended: readonly EndedJob[], now: number): Promise<number[]> {
-  const failed: number[] = [];
+/**
+ * Jobs ended failed or cancelled: every queued job waiting for one of them ends failed, and so on down
+ * the chain. Returns the jobs failed, each with `root`: the job of `ended` whose end failed it.
+ */
+export async function failDependents(sql: Sql, ended: readonly EndedJob[], now: number): Promise<(FailedDependent & { root: number })[]> {
+  const failed: (FailedDependent & { root: number })[] = [];
+  const rootOf = new Map(ended.map((e) => [e.id, e.id]));
   for (let level = ended; level.length > 0; ) {
     const rows = await sql.query<{ job_id: number; depends_on: number }>(LOCK_WAITING_DEPENDENTS, [level.map((e) => e.id)]);
     if (rows.length === 0) break;
     const doomed = dependentsToFail(level, rows.map((r) => ({ jobId: r.job_id, dependsOn: r.depends_on })));
-    const done = new Set((await sql.query<{ job_id: number }>(FAIL_QUEUED, [doomed.map((d) => d.jobId), doomed.map((d) => d.reason), now])).map((r) => r.job_id));
+    const done = new Map((await sql.query<{ id: number; queue: string }>(FAIL_QUEUED, [doomed.map((d) => d.jobId), doomed.map((d) => d.reason), now])).map((r) => [r.id, r.queue]));
     const next = doomed.filter((d) => done.has(d.jobId));
-    failed.push(...next.map((d) => d.jobId));
+    for (const d of next) {
+      rootOf.set(d.jobId, rootOf.get(d.dependencyId)!);
+      failed.push({ id: d.jobId, queue: done.get(d.jobId)!, root: rootOf.get(d.jobId)! });
+    }
     level = next.map((d) => ({ id: d.jobId, state: 'failed', reason: d.reason }));
   }
   return failed;

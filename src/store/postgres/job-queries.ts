@@ -236,7 +236,7 @@ export async function cancelJobs(sql: Sql, selector: JobSelector, reason: string
       .sort((a, b) => a.id - b.id)
       .map((a) => ({ attemptId: a.id, jobId, nodeId: a.node_id })),
   );
-  const dependentsFailed = await deps.failDependents(sql, rows.map((r) => ({ id: r.id, state: 'cancelled' as const, reason })), now);
+  const dependentsFailed = (await deps.failDependents(sql, rows.map((r) => ({ id: r.id, state: 'cancelled' as const, reason })), now)).map(({ id, queue }) => ({ id, queue }));
   return { cancelled: rows.map((r) => jobFromRow(r)), attemptsToKill, dependentsFailed };
 }
 

@@ -320,7 +320,10 @@ export function prepareAttemptQueries(db: Database, deps: DependencyQueries, out
       insertEvent.run(a.job_id, a.number, jobState, to, now, decision.reason);
       // The jobs waiting for this one: one dependency fewer, or failed with it.
       if (to === 'succeeded') deps.succeeded(a.job_id);
-      else if (to === 'failed' || to === 'cancelled') deps.failDependents([{ id: a.job_id, state: to, reason: decision.reason }], now);
+      else if (to === 'failed' || to === 'cancelled') {
+        const dependentsFailed = deps.failDependents([{ id: a.job_id, state: to, reason: decision.reason }], now);
+        if (dependentsFailed.length > 0) return { attemptId: r.attemptId, accepted: true, jobState: to, dependentsFailed };
+      }
       return { attemptId: r.attemptId, accepted: true, jobState: to };
     });
   }

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { dependentsToFail, evaluateDependencies, type DependencyOutcome, type DependencyView, type EndedJob, type JobDependency } from '../../core/dependencies.js';
 import type { JobState } from '../../core/types.js';
+import type { FailedDependent } from '../store.js';
 import { INSERT_EVENT, type InsertEventParams } from './shared-sql.js';
 
 /**
@@ -26,7 +27,7 @@ const MEET_EDGE = `UPDATE job_dependencies SET met = 1 WHERE job_id = ? AND depe
 const SELECT_WAITING_DEPENDENTS = `SELECT d.job_id, d.depends_on FROM job_dependencies d INDEXED BY job_dependencies_waiting JOIN jobs j ON j.id = d.job_id
   WHERE d.depends_on IN (SELECT value FROM json_each(?)) AND d.met = 0 AND j.state = 'queued' ORDER BY d.job_id`;
 /** Parameters: reason, finished_at, updated_at, id. */
-const FAIL_QUEUED = `UPDATE jobs SET state = 'failed', in_dlq = 1, reason = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state = 'queued'`;
+const FAIL_QUEUED = `UPDATE jobs SET state = 'failed', in_dlq = 1, reason = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state = 'queued' RETURNING queue`;
 /** A job's dependencies with what is known of them (a purged one has no jobs row). Parameters: job_id. */
 const SELECT_EDGES_OF = `SELECT d.depends_on, d.met, j.state, j.reason FROM job_dependencies d LEFT JOIN jobs j ON j.id = d.depends_on
   WHERE d.job_id = ? ORDER BY d.depends_on`;
@@ -48,7 +49,7 @@ export function prepareDependencyQueries(db: Database) {
   const decrementUnmet = db.prepare<[number]>(DECREMENT_UNMET);
   const meetEdge = db.prepare<[number, number]>(MEET_EDGE);
   const selectWaitingDependents = db.prepare<[string], { job_id: number; depends_on: number }>(SELECT_WAITING_DEPENDENTS);
-  const failQueued = db.prepare<[string, number, number, number]>(FAIL_QUEUED);
+  const failQueued = db.prepare<[string, number, number, number], { queue: string }>(FAIL_QUEUED);
   const selectEdgesOf = db.prepare<[number], EdgeRow>(SELECT_EDGES_OF);
   const insertEvent = db.prepare<InsertEventParams>(INSERT_EVENT);
 
@@ -68,7 +69,7 @@ export function prepareDependencyQueries(db: Database) {
     const outcome = evaluateDependencies(deps);
     if (outcome.kind === 'waiting') setUnmet.run(outcome.waitingOn.length, jobId);
     if (outcome.kind === 'failed') {
-      failQueued.run(outcome.reason, now, now, jobId);
+      failQueued.get(outcome.reason, now, now, jobId);
       insertEvent.run(jobId, null, 'queued', 'failed', now, outcome.reason);
     }
     return outcome;
@@ -81,18 +82,19 @@ export function prepareDependencyQueries(db: Database) {
 
   /**
    * Jobs ended failed or cancelled: every queued job waiting for one of them ends failed, and so on down
-   * the chain. Returns the ids failed, in the order failed.
+   * the chain. Returns the jobs failed, in the order failed.
    */
-  function failDependents(ended: readonly EndedJob[], now: number): number[] {
-    const failed: number[] = [];
+  function failDependents(ended: readonly EndedJob[], now: number): FailedDependent[] {
+    const failed: FailedDependent[] = [];
     for (let level = ended; level.length > 0; ) {
       const edges = selectWaitingDependents.all(JSON.stringify(level.map((e) => e.id))).map((r) => ({ jobId: r.job_id, dependsOn: r.depends_on }));
       const doomed = dependentsToFail(level, edges);
       const next: EndedJob[] = [];
       for (const d of doomed) {
-        if (failQueued.run(d.reason, now, now, d.jobId).changes === 0) continue;
+        const row = failQueued.get(d.reason, now, now, d.jobId);
+        if (row === undefined) continue;
         insertEvent.run(d.jobId, null, 'queued', 'failed', now, d.reason);
-        failed.push(d.jobId);
+        failed.push({ id: d.jobId, queue: row.queue });
         next.push({ id: d.jobId, state: 'failed', reason: d.reason });
       }
       level = next;
@@ -113,7 +115,7 @@ export function prepareDependencyQueries(db: Database) {
     const outcome = evaluateDependencies(views);
     setUnmet.run(outcome.kind === 'waiting' ? outcome.waitingOn.length : 0, jobId);
     if (outcome.kind !== 'failed') return null;
-    failQueued.run(outcome.reason, now, now, jobId);
+    failQueued.get(outcome.reason, now, now, jobId);
     insertEvent.run(jobId, null, 'queued', 'failed', now, outcome.reason);
     failDependents([{ id: jobId, state: 'failed', reason: outcome.reason }], now);
     return outcome.reason;
