@@ -66,12 +66,45 @@ interface ShardRange {
 }
 
 /**
- * Runs the shards on `count` workers pulling from one queue, then collects each worker's tail; every
- * worker is terminated before it returns.
+ * Worker threads kept between runs, per worker script. A worker's first run pays for its start (a new
+ * isolate loading the modules, ≈ 70 ms) and for the JIT's warm-up of the hot loops (≈ 0.1 s at 10^7
+ * paths); a process that runs several risk runs (a benchmark, a service) pays it once per worker. Idle
+ * workers are unref'd, so they never keep the process alive; one that fails is dropped.
+ */
+const idle = new Map<string, Worker[]>();
+
+function takeWorkers(workerUrl: URL, count: number): Worker[] {
+  const free = idle.get(workerUrl.href) ?? [];
+  const taken = free.splice(0, count);
+  while (taken.length < count) {
+    const w = new Worker(workerUrl);
+    // Always listened to, so a worker that dies while idle is dropped rather than crashing the process.
+    const drop = () => {
+      const list = idle.get(workerUrl.href);
+      if (list?.includes(w)) list.splice(list.indexOf(w), 1);
+    };
+    w.on('error', drop);
+    w.on('exit', drop);
+    taken.push(w);
+  }
+  for (const w of taken) w.ref();
+  return taken;
+}
+
+function returnWorker(workerUrl: URL, w: Worker): void {
+  w.unref();
+  const free = idle.get(workerUrl.href) ?? [];
+  free.push(w);
+  idle.set(workerUrl.href, free);
+}
+
+/**
+ * Runs the shards on `count` workers pulling from one queue, then collects each worker's tail. Workers
+ * that finished cleanly go back to the pool; any failure terminates the run's workers.
  */
 async function runPool(model: SimulationModel, keep: number, hist: HistogramSpec, ranges: ShardRange[], count: number, workerUrl: URL): Promise<{ shards: ShardSummary[]; tails: Float64Array[] }> {
   const init: WorkerInit = { model, keep, hist };
-  const pool = Array.from({ length: Math.min(count, ranges.length) }, () => new Worker(workerUrl, { workerData: init }));
+  const pool = takeWorkers(workerUrl, Math.min(count, ranges.length));
   const shards: ShardSummary[] = [];
   const tails: Float64Array[] = [];
   let next = 0;
@@ -85,23 +118,39 @@ async function runPool(model: SimulationModel, keep: number, hist: HistogramSpec
               const r = ranges[next++];
               send(r === undefined ? { kind: 'tail' } : { kind: 'shard', ...r });
             };
-            w.on('message', (msg: ShardSummary | Float64Array) => {
+            const onMessage = (msg: ShardSummary | Float64Array) => {
               if (msg instanceof Float64Array) {
                 tails.push(msg);
+                done();
                 resolve();
               } else {
                 shards.push(msg);
                 give();
               }
-            });
-            w.once('error', reject);
-            w.once('exit', (code) => reject(new Error(`risk worker exited with code ${code} before the run finished`)));
+            };
+            const onError = (err: Error) => {
+              done();
+              reject(err);
+            };
+            const onExit = (code: number) => onError(new Error(`risk worker exited with code ${code} before the run finished`));
+            // Only this run's listeners come off: the Worker's own (and the pool's) stay.
+            const done = () => {
+              w.off('message', onMessage);
+              w.off('error', onError);
+              w.off('exit', onExit);
+            };
+            w.on('message', onMessage);
+            w.on('error', onError);
+            w.on('exit', onExit);
+            send({ kind: 'init', ...init });
             give();
           }),
       ),
     );
-  } finally {
+  } catch (err) {
     await Promise.all(pool.map((w) => w.terminate()));
+    throw err;
   }
+  for (const w of pool) returnWorker(workerUrl, w);
   return { shards, tails };
 }
