@@ -78,6 +78,7 @@ describe('gpuq risk run', () => {
     expect(r.stdout).toMatch(/^99%\s+10\.\d+\s+0\.0\d+/m);
     expect(r.stdout).toMatch(/VaR 99%\s+10\.\d+\s+10\.767\d\s+\d\.\d+%\s+-?\d\.\d+\s+ok/);
     expect(r.stdout).toMatch(/ES 99%\s+12\.\d+\s+12\.2499\s/);
+    expect(r.stdout).toMatch(/done in \d+\.\d\d s from submit to report: \d+\.\d M path-steps\/s end to end/);
   });
 
   it('a malformed portfolio gets a clear error and starts no job', async () => {

@@ -42,6 +42,7 @@ function runOptions(f: RunFlags): RiskRunOptions {
  * says why the run failed. Shared by `gpuq risk run` and `gpuq demo`.
  */
 export async function runAndReport(client: GpuqClient, portfolio: Portfolio, o: RiskRunOptions & { json?: boolean; wait?: boolean }): Promise<{ code: number; report: RiskReport | null; run: SubmittedRun }> {
+  const started = Date.now();
   const run = await submitRiskRun(client, portfolio, o);
   const tty = process.stderr.isTTY === true && !o.json;
   if (!o.json) warn(`risk run ${run.runId}: ${run.layout.why}; jobs ${run.shardJobs[0]}…${run.shardJobs[run.shardJobs.length - 1]} (shards) and ${run.reduceJob} (reduce); files in ${run.runDir}`);
@@ -59,8 +60,9 @@ export async function runAndReport(client: GpuqClient, portfolio: Portfolio, o: 
     return { code: EXIT.FAILED, report: null, run };
   }
   const report = await fetchReport(client, run.reduceJob);
-  if (o.json) printJson({ ...run, report });
-  else printLine(formatReport(report));
+  const wallSeconds = (Date.now() - started) / 1000;
+  if (o.json) printJson({ ...run, wallSeconds, report });
+  else printLine(`${formatReport(report)}\n\ndone in ${wallSeconds.toFixed(2)} s from submit to report: ${(report.pathSteps / wallSeconds / 1e6).toFixed(1)} M path-steps/s end to end`);
   return { code: EXIT.OK, report, run };
 }
 

@@ -25,7 +25,7 @@ export function formatReport(rep: RiskReport): string {
   const engines = [...new Set(rep.shards.map((s) => s.device))].join(', ');
   const lines = [
     `risk run ${rep.runId}: ${p.assets.length} asset${p.assets.length === 1 ? '' : 's'}${p.options > 0 ? ` + ${p.options} option${p.options === 1 ? '' : 's'}` : ''}, ${p.horizonDays} days in ${p.steps} step${p.steps === 1 ? '' : 's'}, ${p.paths.toLocaleString('en-US')} paths, seed ${p.seed}, ${p.measure}${r.varianceReduction.length ? `, ${r.varianceReduction.join(' + ')} variates` : ''}`,
-    `engine ${r.engine} (${engines}), ${rep.shards.length} shard${rep.shards.length === 1 ? '' : 's'}, ${n(rep.simulationSeconds, 2)} s of simulation in all (${(rep.pathSteps / rep.simulationSeconds / 1e6).toFixed(1)} M path-steps/s)`,
+    `engine ${r.engine} (${engines}), ${rep.shards.length} shard${rep.shards.length === 1 ? '' : 's'}, ${n(rep.simulationSeconds, 2)} s of simulation summed over the shards`,
     '',
     table(
       ['LEVEL', 'VaR', '± SE', 'VaR 95% CI', 'ES', '± SE', 'ES 95% CI'],
