@@ -22,6 +22,11 @@ describe('shardLayout', () => {
     expect(capped.why).toMatch(/capped at the run's 3 blocks/);
   });
 
+  it('at most 1000 shards, the most one reduce job can depend on', () => {
+    expect(shardLayout([node('a', 64, 1200)], { shards: 'auto', blocks: 100_000 })).toMatchObject({ shards: 1000, why: expect.stringMatching(/capped at 1000, the most one reduce job can depend on/) });
+    expect(() => shardLayout([node('a', 64, 8)], { shards: 1001, blocks: 100_000 })).toThrow(/--shards 1001: at most 1000/);
+  });
+
   it('refuses a cluster with no node, or no node with enough GPUs', () => {
     expect(() => shardLayout([], { shards: 'auto', blocks: 10 })).toThrow(/no node is up and schedulable/);
     expect(() => shardLayout([node('a', 8, 2)], { shards: 'auto', gpusPerShard: 4, blocks: 10 })).toThrow(/no schedulable node has 4 GPUs \(the most is 2\)/);
