@@ -18,7 +18,7 @@ import type { HistogramSpec } from '../tail-merge.js';
 import { buildCudaEngine, cudaSourcePath, findCachedBinary, findNvcc, type CudaBuildOptions } from './cuda-build.js';
 import { cudaEnvironment } from './cuda-environment.js';
 import { CudaEngineError } from './cuda-errors.js';
-import { cudaUnsupported, decodeOutput, encodeParams } from './engine-io.js';
+import { CUDA_LIMITS, cudaUnsupported, decodeOutput, encodeParams } from './engine-io.js';
 
 export interface CudaEngineOptions extends CudaBuildOptions {
   /** Blocks of paths per kernel launch; device memory grows by 8 KiB per block of it. @default 16384 (16.8 M paths) */
@@ -101,6 +101,9 @@ export async function simulateRangeCudaTimed(
   }
   const unsupported = cudaUnsupported(model, hist);
   if (unsupported !== undefined) throw new RangeError(unsupported);
+  // The binary keeps min(keep, the range's paths) losses and refuses more than 2^31 (exit 6): say so before building it.
+  const rangeKeep = Math.min(keep, Math.min(model.paths, endBlock * model.blockSize) - firstBlock * model.blockSize);
+  if (rangeKeep > CUDA_LIMITS.keep) throw new RangeError(`the CUDA engine keeps at most 2^31 tail losses per range, this range needs ${rangeKeep}`);
   const chunkBlocks = options.chunkBlocks ?? DEFAULT_CHUNK_BLOCKS;
   if (!(Number.isInteger(chunkBlocks) && chunkBlocks >= 1)) throw new RangeError(`chunkBlocks must be a positive integer, got ${chunkBlocks}`);
   const binary = await buildCudaEngine(options);

@@ -9,7 +9,7 @@ import type { HistogramSpec } from '../tail-merge.js';
 import { BLOCK_STAT_FIELDS } from '../tail-merge.js';
 
 /** What the binary accepts (its constant memory is sized for these). */
-export const CUDA_LIMITS = Object.freeze({ assets: 64, options: 256, histogramBins: 8192 });
+export const CUDA_LIMITS = Object.freeze({ assets: 64, options: 256, histogramBins: 8192, keep: 2 ** 31 });
 
 const MAGIC = 'GPUQRE01';
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -942,8 +942,8 @@ RangeResult runDevice(const Params& p, int device) {
   // One line for benchmarks: where the time went (the output file has the total).
   std::printf("{\"seconds\":%.6f,\"simulateSeconds\":%.6f,\"selectSeconds\":%.6f,\"finishSeconds\":%.6f,\"selections\":%d,\"chunks\":%lld,\"keep\":%llu}\n", r.seconds,
               simulateSeconds, selectSeconds, finishSeconds, selections, (rangeBlocks + chunkBlocks - 1) / chunkBlocks, keep);
-  for (void* ptr : {static_cast<void*>(cand), static_cast<void*>(spare), static_cast<void*>(stats), static_cast<void*>(hist), static_cast<void*>(counters), static_cast<void*>(st), sortTemp}) cudaFree(ptr);
-  for (void* ptr : {static_cast<void*>(hostStats), static_cast<void*>(hostKeys), static_cast<void*>(hostCounts)}) cudaFreeHost(ptr);
+  for (void* ptr : {static_cast<void*>(cand), static_cast<void*>(spare), static_cast<void*>(stats), static_cast<void*>(hist), static_cast<void*>(counters), static_cast<void*>(st), sortTemp}) CUDA_CHECK(cudaFree(ptr));
+  for (void* ptr : {static_cast<void*>(hostStats), static_cast<void*>(hostKeys), static_cast<void*>(hostCounts)}) CUDA_CHECK(cudaFreeHost(ptr));
   return r;
 }
 
@@ -986,17 +986,19 @@ std::vector<uint32_t> philoxWords(const uint32_t key[2], const uint32_t ctr[4], 
   requireDevice(device);
   CUDA_CHECK(cudaMemcpyToSymbol(cModel, &m, sizeof m));
   uint32_t* out = deviceAlloc<uint32_t>(words.size(), "philox output");
-  philoxKernel<<<(count + 255) / 256, 256>>>(ctr[0], ctr[1], ctr[2], ctr[3], count, out);
-  CUDA_CHECK(cudaGetLastError());
+  if (count > 0) {  // a grid of 0 blocks is a launch error; 64-bit so count + 255 cannot wrap
+    philoxKernel<<<static_cast<unsigned>((static_cast<uint64_t>(count) + 255) / 256), 256>>>(ctr[0], ctr[1], ctr[2], ctr[3], count, out);
+    CUDA_CHECK(cudaGetLastError());
+  }
   CUDA_CHECK(cudaMemcpy(words.data(), out, words.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost));
-  cudaFree(out);
+  CUDA_CHECK(cudaFree(out));
   return words;
 }
 
 std::vector<float> unitNormals(unsigned long long seed, unsigned long long unit, uint32_t count, bool host, int device) {
   ModelData m{};
   philoxRoundKeys(static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), m.roundKey);
-  const uint32_t calls = (count + 3) / 4;
+  const uint32_t calls = static_cast<uint32_t>((static_cast<uint64_t>(count) + 3) / 4);
   std::vector<float> z(4 * static_cast<size_t>(calls));
   if (host) {
     for (uint32_t j = 0; j < calls; j++) normals4(m.roundKey, j, static_cast<uint32_t>(unit), static_cast<uint32_t>(unit >> 32), z.data() + 4 * static_cast<size_t>(j));
@@ -1004,10 +1006,12 @@ std::vector<float> unitNormals(unsigned long long seed, unsigned long long unit,
     requireDevice(device);
     CUDA_CHECK(cudaMemcpyToSymbol(cModel, &m, sizeof m));
     float* out = deviceAlloc<float>(z.size(), "normals");
-    normalsKernel<<<(calls + 255) / 256, 256>>>(unit, calls, out);
-    CUDA_CHECK(cudaGetLastError());
+    if (calls > 0) {
+      normalsKernel<<<static_cast<unsigned>((static_cast<uint64_t>(calls) + 255) / 256), 256>>>(unit, calls, out);
+      CUDA_CHECK(cudaGetLastError());
+    }
     CUDA_CHECK(cudaMemcpy(z.data(), out, z.size() * sizeof(float), cudaMemcpyDeviceToHost));
-    cudaFree(out);
+    CUDA_CHECK(cudaFree(out));
   }
   z.resize(count);
   return z;
