@@ -81,6 +81,22 @@ describe('gpuq risk run', () => {
     expect(r.stdout).toMatch(/done in \d+\.\d\d s from submit to report: \d+\.\d M path-steps\/s end to end/);
   });
 
+  it('--no-wait submits and exits; gpuq risk report prints the report once the run is done', async () => {
+    const r = await risk([file, '--no-wait', '--json', '--paths', '100000']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(r.stdout) as { runId: string; shardJobs: number[]; reduceJob: number };
+    const listed = await runCli(['ls', '--url', gpuq.url, '--label', `risk-run=${run.runId}`, '--json']);
+    expect((JSON.parse(listed.stdout) as { jobs: { id: number }[] }).jobs.map((j) => j.id).sort((a, b) => a - b)).toEqual([...run.shardJobs, run.reduceJob]);
+    expect((await runCli(['wait', '--url', gpuq.url, String(run.reduceJob)])).code).toBe(0);
+    const rep = await runCli(['risk', 'report', '--url', gpuq.url, String(run.reduceJob)]);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(rep.stdout).toContain(`risk run ${run.runId}: 2 assets + 1 option`);
+    expect(rep.stdout).toMatch(/^99%\s+\d+\.\d+/m);
+    const notReduce = await runCli(['risk', 'report', '--url', gpuq.url, String(run.shardJobs[0])]);
+    expect(notReduce.code).toBe(1);
+    expect(notReduce.stderr).toMatch(/left no risk report: is it a risk run's reduce job\?/);
+  });
+
   it('a malformed portfolio gets a clear error and starts no job', async () => {
     const before = (await gpuq.client.list({ limit: 1000 })).jobs.length;
     const bad = path.join(dir, 'bad.json');

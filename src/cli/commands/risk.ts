@@ -5,7 +5,7 @@ import type { Portfolio } from '../../risk/portfolio.js';
 import type { GpuqClient } from '../../sdk/client.js';
 import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
 import { EXIT } from '../exit-codes.js';
-import { printJson, printLine, UsageError, warn } from '../output.js';
+import { parseIds, printJson, printLine, UsageError, warn } from '../output.js';
 import { runReduceJob } from '../risk/reduce-job.js';
 import { formatReport, type RiskReport } from '../risk/report.js';
 import { runShardJob } from '../risk/shard-job.js';
@@ -73,6 +73,7 @@ export const riskCommand: CommandDef = {
     'gpuq risk run examples/risk/single-asset.json                    # one shard per GPU, then an exact reduce',
     'gpuq risk run book.json --paths 100000000 --shards 8 --gpus-per-shard 1',
     'gpuq risk run assets.csv --settings run.json --seed 7 --json',
+    'gpuq risk run book.json --no-wait && gpuq risk report <reduce job>   # submit now, read the report later',
   ].join('\n'),
   register(cmd: Command) {
     commonOptions(cmd.command('run').description('split a risk run into shard jobs and a reduce job that depends on them; follow them and print VaR/ES'))
@@ -92,6 +93,16 @@ export const riskCommand: CommandDef = {
           const o = runOptions(f);
           const portfolio = loadPortfolio(file, o);
           return (await runAndReport(clientFor(f), portfolio, { ...o, json: f.json, wait: f.wait })).code;
+        }),
+      );
+    commonOptions(cmd.command('report').description('print the report of a finished run from its reduce job (after --no-wait, or later)'))
+      .argument('<reduce-job>', 'the run\'s reduce job ID')
+      .action((id: string, f: CommonOptions) =>
+        runAction(async () => {
+          const [jobId] = parseIds([id]);
+          const report = await fetchReport(clientFor(f), jobId!);
+          if (f.json) printJson(report);
+          else printLine(formatReport(report));
         }),
       );
     cmd

@@ -112,9 +112,12 @@ export function progressLine(shards: Job[], reduce: Job, elapsedMs: number): str
 
 /** The reduce job's report, as it left it for the API. */
 export async function fetchReport(client: GpuqClient, reduceJob: number): Promise<RiskReport> {
-  const r = await client.request<{ result: RiskReport | null }>('GET', `/v1/jobs/${reduceJob}/result`);
-  if (r.result === null) throw new Error(`job ${reduceJob} succeeded but left no result`);
-  return r.result;
+  const r = await client.request<{ state: string; result: unknown }>('GET', `/v1/jobs/${reduceJob}/result`);
+  const rep = r.result as Partial<RiskReport> | null;
+  if (rep === null || typeof rep !== 'object' || typeof rep.runId !== 'string' || !Array.isArray(rep.result?.levels)) {
+    throw new Error(`job ${reduceJob}'s latest attempt (${r.state}) left no risk report: is it a risk run's reduce job? (gpuq ls --label risk-run=RUN_ID lists a run's jobs)`);
+  }
+  return rep as RiskReport;
 }
 
 function readText(file: string, what: string): string {
