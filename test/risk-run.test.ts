@@ -2,7 +2,7 @@
  * `gpuq risk run` through a real `gpuq up` with 4 simulated GPUs: shard jobs (CPU engines behind the
  * simulated GPUs) and a reduce job that depends on them, compared with the same run in one process.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/core/types.js';
@@ -48,8 +48,12 @@ describe('gpuq risk run', () => {
   it('shards over the 4 GPUs, reduces after every shard ended, and equals the run in one process bit for bit', async () => {
     const r = await risk([file, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { shardJobs: number[]; reduceJob: number; report: { result: Record<string, unknown> & { engine: string }; shards: { engine: string }[]; closedFormChecks: { quantity: string; ok: boolean }[] } };
+    const out = JSON.parse(r.stdout) as { runDir: string; blocks: number; shardJobs: number[]; reduceJob: number; report: { result: Record<string, unknown> & { engine: string }; shards: { engine: string }[]; closedFormChecks: { quantity: string; ok: boolean }[] } };
     expect(out.shardJobs).toHaveLength(4);
+    // Each shard left its output and its final progress in the run directory.
+    const progress = out.shardJobs.map((_, k) => JSON.parse(readFileSync(path.join(out.runDir, `shard-000${k}.progress`), 'utf8')) as { blocksDone: number; blocks: number });
+    expect(progress.every((p) => p.blocksDone === p.blocks)).toBe(true);
+    expect(progress.reduce((n, p) => n + p.blocks, 0)).toBe(out.blocks);
     const reference = await runRiskCpu(validatePortfolio(portfolio), { workers: 0 });
     expect(numbers(out.report.result)).toBe(numbers(reference as unknown as Record<string, unknown>));
     expect(out.report.result.engine).toBe('cpu');

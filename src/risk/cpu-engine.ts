@@ -18,8 +18,10 @@ import type { WorkerInit, WorkerRequest } from './cpu-worker.js';
 export interface CpuEngineOptions {
   /** Worker threads. 0 runs everything on the calling thread. @default os.availableParallelism() */
   workers?: number;
-  /** Blocks per shard, the unit of work a worker takes from the queue. @default ⌈blocks / (4 · workers)⌉ */
+  /** Blocks per shard, the unit of work a worker takes from the queue. @default ⌈blocks / (4 · workers)⌉, or / (16 · workers) with onProgress */
   blocksPerShard?: number;
+  /** Called as blocks are done: blocks done so far of the range's. */
+  onProgress?: (blocksDone: number, blocks: number) => void;
   /** Runs with fewer paths than this run on the calling thread. @default 65536 */
   inlineBelowPaths?: number;
   /** The compiled worker script. @default cpu-worker.js beside this module (in dist/) */
@@ -43,7 +45,13 @@ export async function simulateRangeCpu(model: SimulationModel, keep: number, his
   const rangePaths = Math.min(model.paths, endBlock * model.blockSize) - firstBlock * model.blockSize;
   const workers = Math.min(options.workers ?? availableParallelism(), blocks);
   const inline = workers <= 0 || rangePaths < (options.inlineBelowPaths ?? 65536);
-  const shardBlocks = Math.max(1, options.blocksPerShard ?? Math.ceil(blocks / (4 * Math.max(1, workers))));
+  // Smaller units when someone watches: finer progress, at one message per unit (the split never changes a result).
+  const shardBlocks = Math.max(1, options.blocksPerShard ?? Math.ceil(blocks / ((options.onProgress ? 16 : 4) * Math.max(1, workers))));
+  let done = 0;
+  const progress = (s: ShardRange) => {
+    done += s.endBlock - s.firstBlock;
+    options.onProgress?.(done, blocks);
+  };
   const requests: ShardRange[] = [];
   for (let b = firstBlock; b < endBlock; b += shardBlocks) requests.push({ firstBlock: b, endBlock: Math.min(endBlock, b + shardBlocks) });
 
@@ -51,10 +59,14 @@ export async function simulateRangeCpu(model: SimulationModel, keep: number, his
   let tails: Float64Array[];
   if (inline) {
     const top = new TopK(keep);
-    shards = requests.map((r) => simulateShard(model, r.firstBlock, r.endBlock, hist, top));
+    shards = requests.map((r) => {
+      const s = simulateShard(model, r.firstBlock, r.endBlock, hist, top);
+      progress(r);
+      return s;
+    });
     tails = [top.result()];
   } else {
-    ({ shards, tails } = await runPool(model, keep, hist, requests, workers, options.workerUrl ?? new URL('./cpu-worker.js', import.meta.url)));
+    ({ shards, tails } = await runPool(model, keep, hist, requests, workers, options.workerUrl ?? new URL('./cpu-worker.js', import.meta.url), progress));
   }
   const threads = inline ? 1 : Math.min(workers, requests.length);
   return { engine: 'cpu', device: `cpu ×${threads} thread${threads === 1 ? '' : 's'}`, firstBlock, endBlock, shards, tails, seconds: (performance.now() - started) / 1000 };
@@ -102,7 +114,7 @@ function returnWorker(workerUrl: URL, w: Worker): void {
  * Runs the shards on `count` workers pulling from one queue, then collects each worker's tail. Workers
  * that finished cleanly go back to the pool; any failure terminates the run's workers.
  */
-async function runPool(model: SimulationModel, keep: number, hist: HistogramSpec, ranges: ShardRange[], count: number, workerUrl: URL): Promise<{ shards: ShardSummary[]; tails: Float64Array[] }> {
+async function runPool(model: SimulationModel, keep: number, hist: HistogramSpec, ranges: ShardRange[], count: number, workerUrl: URL, onShard: (s: ShardRange) => void): Promise<{ shards: ShardSummary[]; tails: Float64Array[] }> {
   const init: WorkerInit = { model, keep, hist };
   const pool = takeWorkers(workerUrl, Math.min(count, ranges.length));
   const shards: ShardSummary[] = [];
@@ -125,6 +137,7 @@ async function runPool(model: SimulationModel, keep: number, hist: HistogramSpec
                 resolve();
               } else {
                 shards.push(msg);
+                onShard(msg);
                 give();
               }
             };

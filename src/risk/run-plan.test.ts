@@ -62,6 +62,17 @@ describe('a sharded run through range files', () => {
   });
 });
 
+describe('progress', () => {
+  it('the CPU engine reports the blocks done as it goes, up to the whole range', async () => {
+    const plan = planRiskRun(basket, { runId: 'r4', shards: 1, engine: 'cpu', cpuWorkers: 0 });
+    const seen: [number, number][] = [];
+    await simulateRangeCpu(compileModel(basket), plan.keep, plan.hist, 3, 40, { workers: 0, onProgress: (d, n) => seen.push([d, n]) });
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.every(([d, n], i) => n === 37 && d > (seen[i - 1]?.[0] ?? 0))).toBe(true);
+    expect(seen.at(-1)).toEqual([37, 37]);
+  });
+});
+
 describe('range files', () => {
   it('round-trip every value exactly, and refuse another run, another shard, or a cut file', async () => {
     const plan = planRiskRun(basket, { runId: 'r2', shards: 2, engine: 'cpu', cpuWorkers: 0 });

@@ -1,7 +1,7 @@
 /**
  * The files of a sharded risk run, in one directory every job of the run can read and write: the plan
- * (run.json, written before any job is submitted), one output per shard (shard-K.bin) and the reduced
- * result (result.json). Every file is written to a temporary name and renamed into place, so a reader
+ * (run.json, written before any job is submitted), one output per shard (shard-K.bin), how far each
+ * shard is (shard-K.progress, while it runs) and the reduced result (result.json). Every file is written to a temporary name and renamed into place, so a reader
  * never sees half of one and a retried shard simply replaces its output.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { parseRunPlan, type RiskRunPlan } from '../../risk/run-plan.js';
 export const planFile = (dir: string) => path.join(dir, 'run.json');
 export const shardFile = (dir: string, shard: number) => path.join(dir, `shard-${String(shard).padStart(4, '0')}.bin`);
 export const resultFile = (dir: string) => path.join(dir, 'result.json');
+export const progressFile = (dir: string, shard: number) => path.join(dir, `shard-${String(shard).padStart(4, '0')}.progress`);
 
 /** Writes `data` to `file` through a temporary file in the same directory and a rename. */
 export function writeAtomic(file: string, data: string | Uint8Array): void {
@@ -53,4 +54,24 @@ export function readShardOutput(dir: string, plan: RiskRunPlan, shard: number): 
     throw new Error(`shard ${shard}'s output covers blocks ${out.firstBlock}…${out.endBlock - 1}, its plan ${want.firstBlock}…${want.endBlock - 1}`);
   }
   return out;
+}
+
+/** How far a shard is: blocks of paths done, of its range's. */
+export interface ShardProgress {
+  blocksDone: number;
+  blocks: number;
+}
+
+export function writeProgress(dir: string, shard: number, p: ShardProgress): void {
+  writeAtomic(progressFile(dir, shard), JSON.stringify(p));
+}
+
+/** A shard's progress, or null when it has not started (or the directory cannot be read from here). */
+export function readProgress(dir: string, shard: number): ShardProgress | null {
+  try {
+    const p = JSON.parse(readFileSync(progressFile(dir, shard), 'utf8')) as ShardProgress;
+    return Number.isFinite(p.blocksDone) && Number.isFinite(p.blocks) ? p : null;
+  } catch {
+    return null;
+  }
 }

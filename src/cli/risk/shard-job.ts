@@ -8,7 +8,7 @@ import { simulateRangeCpu } from '../../risk/cpu-engine.js';
 import { cudaAvailable, simulateRangeCuda } from '../../risk/cuda/cuda-engine.js';
 import { chooseEngine, type EngineChoice, type RangeOutput } from '../../risk/engine.js';
 import { compileModel } from '../../risk/model.js';
-import { readPlan, writeAtomic, writeShardOutput } from './run-dir.js';
+import { readPlan, writeAtomic, writeProgress, writeShardOutput } from './run-dir.js';
 
 export interface ShardSummaryResult {
   runId: string;
@@ -32,12 +32,20 @@ export async function runShardJob(o: { runDir: string; shard: number; engine?: E
   const model = compileModel(plan.portfolio);
   const choice = chooseEngine(o.engine ?? plan.engine, ctx.visibleGpus, ctx.visibleGpus.length > 0 ? cudaAvailable() : { ok: false, reason: 'no GPU' });
   const paths = Math.min(model.paths, range.endBlock * model.blockSize) - range.firstBlock * model.blockSize;
+  // For `gpuq risk run`'s progress line: at most a few writes a second.
+  let lastWrite = 0;
+  const progress = (blocksDone: number, blocks: number) => {
+    if (Date.now() - lastWrite < 250) return;
+    lastWrite = Date.now();
+    writeProgress(o.runDir, o.shard, { blocksDone, blocks });
+  };
   log(`run ${plan.runId} shard ${o.shard + 1}/${plan.ranges.length}: blocks ${range.firstBlock}…${range.endBlock - 1} (${paths} paths × ${model.steps} steps) on the ${choice.engine} engine (${choice.why})`);
   const out =
     choice.engine === 'cuda'
       ? await simulateRangeCuda(model, plan.keep, plan.hist, range.firstBlock, range.endBlock)
-      : await simulateRangeCpu(model, plan.keep, plan.hist, range.firstBlock, range.endBlock, plan.cpuWorkers > 0 ? { workers: plan.cpuWorkers } : {});
+      : await simulateRangeCpu(model, plan.keep, plan.hist, range.firstBlock, range.endBlock, { ...(plan.cpuWorkers > 0 ? { workers: plan.cpuWorkers } : {}), onProgress: progress });
   writeShardOutput(o.runDir, plan, o.shard, out);
+  writeProgress(o.runDir, o.shard, { blocksDone: range.endBlock - range.firstBlock, blocks: range.endBlock - range.firstBlock });
   const result: ShardSummaryResult = {
     runId: plan.runId,
     shard: o.shard,

@@ -17,7 +17,7 @@ import type { GpuqClient } from '../../sdk/client.js';
 import { waitForJobs } from '../commands/wait.js';
 import { UsageError } from '../output.js';
 import type { RiskReport } from './report.js';
-import { writePlan } from './run-dir.js';
+import { readProgress, writePlan } from './run-dir.js';
 import { shardLayout, type ShardLayout } from './shard-layout.js';
 
 /** The CLI's entry point, which every job of the run executes (`node main.js risk shard …`). */
@@ -42,6 +42,8 @@ export interface RiskRunOptions {
 export interface SubmittedRun {
   runId: string;
   runDir: string;
+  /** Blocks of paths in the whole run (progress is counted in blocks). */
+  blocks: number;
   layout: ShardLayout;
   shardJobs: number[];
   reduceJob: number;
@@ -86,24 +88,28 @@ export async function submitRiskRun(client: GpuqClient, portfolio: Portfolio, o:
     maxAttempts: 2,
     backoff: { initialSeconds: 1, maxSeconds: 10, multiplier: 2 },
   });
-  return { runId, runDir, layout, shardJobs, reduceJob: reduce.job.id };
+  return { runId, runDir, blocks: plan.ranges[plan.ranges.length - 1]!.endBlock, layout, shardJobs, reduceJob: reduce.job.id };
 }
 
 /** Follows the run's jobs until the reduce job ends; `progress` gets a one-line summary after each poll. */
 export async function followRiskRun(client: GpuqClient, run: SubmittedRun, progress?: (line: string) => void): Promise<{ jobs: Job[]; reduce: Job }> {
   const ids = [...run.shardJobs, run.reduceJob];
   const started = Date.now();
-  const { jobs } = await waitForJobs(client, ids, Infinity, (js) => progress?.(progressLine(js.slice(0, -1), js[js.length - 1]!, Date.now() - started)));
+  // The shards' progress files, where the run directory is readable from here (always on one machine).
+  const pathsDone = () => run.shardJobs.reduce((n, _, k) => n + (readProgress(run.runDir, k)?.blocksDone ?? 0), 0) / run.blocks;
+  const { jobs } = await waitForJobs(client, ids, Infinity, (js) => progress?.(progressLine(js.slice(0, -1), js[js.length - 1]!, Date.now() - started, pathsDone())));
   return { jobs, reduce: jobs[jobs.length - 1]! };
 }
 
-export function progressLine(shards: Job[], reduce: Job, elapsedMs: number): string {
+export function progressLine(shards: Job[], reduce: Job, elapsedMs: number, pathsDone = 0): string {
   const count = (s: Job['state']) => shards.filter((j) => j.state === s).length;
   const done = count('succeeded');
   const width = 24;
-  const filled = Math.round((done / shards.length) * width);
+  // The bar follows the paths simulated where the shards say, else the shards done.
+  const fraction = Math.max(pathsDone, done / shards.length);
+  const filled = Math.round(Math.min(1, fraction) * width);
   const retries = shards.reduce((n, j) => n + Math.max(0, j.attempts - 1), 0);
-  const parts = [`${done}/${shards.length} shards done`, `${count('running')} running`];
+  const parts = [`${(Math.min(1, fraction) * 100).toFixed(0)}% of paths`, `${done}/${shards.length} shards done`, `${count('running')} running`];
   if (count('queued') + count('assigned') > 0) parts.push(`${count('queued') + count('assigned')} waiting`);
   if (retries > 0) parts.push(`${retries} retried`);
   if (count('failed') + count('cancelled') > 0) parts.push(`${count('failed') + count('cancelled')} failed`);
