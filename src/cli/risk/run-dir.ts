@@ -46,7 +46,7 @@ export function readShardOutput(dir: string, plan: RiskRunPlan, shard: number): 
   try {
     bytes = readFileSync(shardFile(dir, shard));
   } catch (e) {
-    throw new Error(`shard ${shard}'s output is missing: ${(e as Error).message}`);
+    throw new Error(`shard ${shard}'s output is missing: ${(e as Error).message} (its job succeeded, so it wrote it on the node it ran on: the run directory must be one filesystem every node running the run's jobs mounts)`);
   }
   const out = decodeRange(bytes, plan.runId, shard);
   const want = plan.ranges[shard]!;
