@@ -49,6 +49,8 @@ const serverConfigSchema = z.strictObject({
   durability: z.enum(['normal', 'strict']).default('normal'),
   /** Finished jobs are purged this long after they end. @default 7 */
   retentionDays: z.number().gt(0).max(3650).default(7),
+  /** Audit log entries are purged this long after they were recorded. @default 365 */
+  auditRetentionDays: z.number().gt(0).max(36500).default(365),
   /** A running attempt whose lease is not renewed for this long is reclaimed. @default 30 */
   leaseSeconds: z.number().min(1).max(3600).default(30),
   /**

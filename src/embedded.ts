@@ -45,6 +45,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     reclaimEveryMs: 1000,
     nodeDownAfterMs: Math.max(leaseMs, config.heartbeatSeconds * 3000),
     retentionMs: config.retentionDays * 86_400_000,
+    auditRetentionMs: config.auditRetentionDays * 86_400_000,
     telemetryRetentionMs: 86_400_000,
     purgeEveryMs: 3_600_000,
   });

@@ -26,7 +26,7 @@ beforeEach(async () => {
   controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000, random: () => 0.5 });
   await controlPlane.init();
   controlPlane.setLeader({ term: (await store.claimLeadership('test', null, clock.now(), 3_600_000)).term });
-  housekeeping = new Housekeeping(store, controlPlane, clock, log, { reclaimEveryMs: 1000, nodeDownAfterMs: 10_000, retentionMs: 7 * DAY, telemetryRetentionMs: DAY, purgeEveryMs: 3_600_000 });
+  housekeeping = new Housekeeping(store, controlPlane, clock, log, { reclaimEveryMs: 1000, nodeDownAfterMs: 10_000, retentionMs: 7 * DAY, telemetryRetentionMs: DAY, auditRetentionMs: 30 * DAY, purgeEveryMs: 3_600_000 });
   await controlPlane.register({ id: 'n1', hostname: 'n1', labels: {}, cpus: 4, memoryMb: 1024, maxRunning: 8, devices: [], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });
 });
 afterEach(async () => {
@@ -59,6 +59,18 @@ describe('housekeeping', () => {
     expect(await store.listEvents(old)).toEqual([]);
     expect((await store.getJob(dead))?.inDlq).toBe(true);
     expect(await store.getJob(young)).not.toBeNull();
+  });
+
+  it('purges audit entries older than their retention period, and keeps younger ones', async () => {
+    const entry = (target: string) => ({ at: clock.now(), actor: 'local', actorTokenId: null, role: null, action: 'control.maintenance' as const, target, outcome: 'ok' as const, detail: null });
+    await store.appendAudit(entry('old'));
+    clock.advance(20 * DAY);
+    await store.appendAudit(entry('young'));
+    await housekeeping.purge();
+    expect((await store.listAudit({}, { limit: 10 })).items.map((e) => e.target)).toEqual(['young', 'old']);
+    clock.advance(10 * DAY + 1);
+    await housekeeping.purge();
+    expect((await store.listAudit({}, { limit: 10 })).items.map((e) => e.target)).toEqual(['young']);
   });
 
   it('reclaims attempts whose lease expired and retries their jobs; a late report is then refused', async () => {

@@ -11,14 +11,16 @@ export interface HousekeepingOptions {
   retentionMs: number;
   /** Device telemetry is kept this long. */
   telemetryRetentionMs: number;
+  /** Audit log entries are kept this long. */
+  auditRetentionMs: number;
   /** How often retention runs. */
   purgeEveryMs: number;
 }
 
 /**
  * Background duties of the control plane: reclaiming expired leases, marking
- * silent nodes down, and purging finished jobs and old telemetry after the
- * retention period. Each duty runs on its own unref'd timer and never
+ * silent nodes down, and purging finished jobs, old telemetry and old audit
+ * entries after their retention periods. Each duty runs on its own unref'd timer and never
  * overlaps itself. They are the leader's: started when this server is
  * elected, stopped when it is deposed, and every write carries its fence.
  */
@@ -61,7 +63,9 @@ export class Housekeeping {
     }
     const telemetryBefore = this.clock.now() - this.options.telemetryRetentionMs;
     const samples = await this.controlPlane.leaderWrite((fence) => this.store.purgeTelemetry(telemetryBefore, fence));
-    if (total > 0 || samples > 0) this.log.info({ jobs: total, telemetrySamples: samples }, 'retention purged finished jobs and old telemetry');
+    const auditBefore = this.clock.now() - this.options.auditRetentionMs;
+    const audit = await this.controlPlane.leaderWrite((fence) => this.store.purgeAudit(auditBefore, fence));
+    if (total > 0 || samples > 0 || audit > 0) this.log.info({ jobs: total, telemetrySamples: samples, auditEntries: audit }, 'retention purged finished jobs, old telemetry and old audit entries');
   }
 
   private every(name: string, ms: number, fn: () => Promise<void>): void {

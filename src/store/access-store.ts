@@ -1,4 +1,5 @@
 import type { ApiToken, AuditAction, AuditEntry, AuditRecord, Role } from '../core/access.js';
+import type { Fence } from './leadership.js';
 import type { Page, PageRequest } from './page.js';
 
 /**
@@ -29,6 +30,8 @@ export interface AccessStore {
   appendAudit(record: AuditRecord): Promise<AuditEntry>;
   /** Newest first; the cursor is opaque. */
   listAudit(filter: AuditFilter, page: PageRequest): Promise<Page<AuditEntry>>;
+  /** Deletes the audit entries recorded before `before` (retention; leader-only, fenced like the other purges). Returns how many. */
+  purgeAudit(before: number, fence?: Fence): Promise<number>;
 }
 
 /** A token to store: its public fields and the SHA-256 hex of its plaintext. */

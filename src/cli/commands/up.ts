@@ -21,6 +21,7 @@ export const upCommand: CommandDef = {
       .option('--database-url <url>', 'keep the store in PostgreSQL (postgres://user:password@host:5432/db) instead of SQLite in the data dir (or $GPUQ_DATABASE_URL)')
       .option('--durability <level>', '"normal": survives a crash of gpuq; "strict": also survives power loss (slower)')
       .option('--retention-days <days>', 'keep finished jobs this long (default 7)', num)
+      .option('--audit-retention-days <days>', 'keep audit log entries this long (default 365)', num)
       .option('--lease-seconds <s>', 'reclaim a running attempt whose lease is not renewed for this long (default 30)', num)
       .option('--leader-lease-seconds <s>', 'cluster mode: a leader that stops renewing is replaced after about this long (default 6)', num)
       .option('--kill-grace-seconds <s>', 'SIGTERM → SIGKILL grace on cancel and timeout (default 10)', num)

@@ -98,6 +98,13 @@ export function accessContract(ctx: ContractContext): void {
       expect(maintenance.nextCursor).toBeNull();
       await expect(ctx.store.listAudit({}, { limit: 5, cursor: 'not-a-cursor' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     });
+
+    it('retention deletes the entries recorded before the cutoff, and only those', async () => {
+      for (let i = 0; i < 6; i++) await ctx.store.appendAudit(record({ at: T0 + i, action: 'dlq.replay', target: `t${i}`, outcome: 'ok', actor: 'local', actorTokenId: null, role: null }));
+      expect(await ctx.store.purgeAudit(T0 + 4)).toBe(4);
+      expect((await ctx.store.listAudit({}, { limit: 10 })).items.map((e) => e.target)).toEqual(['t5', 't4']);
+      expect(await ctx.store.purgeAudit(T0 + 4)).toBe(0);
+    });
   });
 
   describe('job ownership', () => {

@@ -87,9 +87,13 @@ export function leadershipContract(ctx: ContractContext): void {
       await ctx.store.recordTelemetry([{ nodeId: 'n1', index: 0, at: T0, utilizationPct: 1, memoryUsedMb: 1, temperatureC: 1, powerW: 1, eccCorrected: 0, eccUncorrected: 0 }]);
       await expect(ctx.store.purgeFinishedJobs(T0 + 10, 100, old)).rejects.toBeInstanceOf(NotLeaderError);
       await expect(ctx.store.purgeTelemetry(T0 + 10, old)).rejects.toBeInstanceOf(NotLeaderError);
+      await ctx.store.appendAudit({ at: T0, actor: 'local', actorTokenId: null, role: null, action: 'control.maintenance', target: 'drain', outcome: 'ok', detail: null });
+      await expect(ctx.store.purgeAudit(T0 + 10, old)).rejects.toBeInstanceOf(NotLeaderError);
+      expect((await ctx.store.listAudit({}, { limit: 10 })).items).toHaveLength(1);
       expect(await ctx.store.getJob(done!.job.id)).not.toBeNull();
       expect(await ctx.store.purgeFinishedJobs(T0 + 10, 100, current)).toBe(1);
       expect(await ctx.store.purgeTelemetry(T0 + 10, current)).toBe(1);
+      expect(await ctx.store.purgeAudit(T0 + 10, current)).toBe(1);
     });
   });
 }

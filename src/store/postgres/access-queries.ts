@@ -35,6 +35,8 @@ const TOUCH = `UPDATE api_tokens SET last_used_at = $1 WHERE id = $2`;
 const INSERT_AUDIT = `INSERT INTO audit_log (at, actor, actor_token_id, role, action, target, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`;
 /** Newest first. Parameters: before id, limit. */
 const SELECT_AUDIT = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2`;
+/** Retention. Parameters: before. */
+const PURGE_AUDIT = `DELETE FROM audit_log WHERE at < $1`;
 /** Parameters: before id, limit, action. */
 const SELECT_AUDIT_BY_ACTION = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE action = $3 AND id < $1 ORDER BY id DESC LIMIT $2`;
 
@@ -117,6 +119,10 @@ export async function listAudit(sql: Sql, filter: AuditFilter, page: PageRequest
   const items = (more ? rows.slice(0, page.limit) : rows).map(auditFromRow);
   const last = items[items.length - 1];
   return { items, nextCursor: more && last ? encodeCursor('a', last.id) : null };
+}
+
+export async function purgeAudit(sql: Sql, before: number): Promise<number> {
+  return sql.execute(PURGE_AUDIT, [before]);
 }
 
 function isLiveNameConflict(err: unknown): boolean {

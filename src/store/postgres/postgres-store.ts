@@ -117,6 +117,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
 
     purgeFinishedJobs: (before, limit, fence) => (fence ? db.write(fenced(fence, (sql) => jobs.purgeFinishedJobs(sql, before, limit))) : jobs.purgeFinishedJobs(db, before, limit)),
     purgeTelemetry: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.purgeTelemetry(sql, before))) : nodes.purgeTelemetry(db, before)),
+    purgeAudit: (before, fence) => (fence ? db.write(fenced(fence, (sql) => access.purgeAudit(sql, before))) : access.purgeAudit(db, before)),
 
     claimLeadership: (holder, url, now, leaseMs, takeover) => db.write((sql) => leader.claimLeadership(sql, holder, url, now, leaseMs, takeover)),
     resignLeadership: (holder, term, now) => leader.resignLeadership(db, holder, term, now),

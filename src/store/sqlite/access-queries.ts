@@ -32,6 +32,8 @@ const TOUCH = `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`;
 const INSERT_AUDIT = `INSERT INTO audit_log (at, actor, actor_token_id, role, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`;
 /** Newest first. Parameters: before id, limit. */
 const SELECT_AUDIT = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?`;
+/** Retention. Parameters: before. */
+const PURGE_AUDIT = `DELETE FROM audit_log WHERE at < ?`;
 /** Parameters: action, before id, limit. */
 const SELECT_AUDIT_BY_ACTION = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE action = ? AND id < ? ORDER BY id DESC LIMIT ?`;
 
@@ -73,6 +75,7 @@ export function prepareAccessQueries(db: Database) {
   const insertAudit = db.prepare<[number, string, string | null, string | null, string, string, string, string | null], { id: number }>(INSERT_AUDIT);
   const selectAudit = db.prepare<[number, number], AuditRow>(SELECT_AUDIT);
   const selectAuditByAction = db.prepare<[string, number, number], AuditRow>(SELECT_AUDIT_BY_ACTION);
+  const purgeAuditStmt = db.prepare<[number]>(PURGE_AUDIT);
 
   function appendAudit(r: AuditRecord): AuditEntry {
     const { id } = insertAudit.get(r.at, r.actor, r.actorTokenId, r.role, r.action, r.target, r.outcome, r.detail)!;
@@ -119,7 +122,11 @@ export function prepareAccessQueries(db: Database) {
     return { items, nextCursor: more && last ? encodeCursor('a', last.id) : null };
   }
 
-  return { createToken, findTokenByHash, listTokens, revokeToken, touchToken, appendAudit, listAudit };
+  function purgeAudit(before: number): number {
+    return purgeAuditStmt.run(before).changes;
+  }
+
+  return { createToken, findTokenByHash, listTokens, revokeToken, touchToken, appendAudit, listAudit, purgeAudit };
 }
 
 function tokenFromRow(row: TokenRow): ApiToken {

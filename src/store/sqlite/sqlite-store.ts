@@ -182,6 +182,7 @@ function createSqliteStore(db: Database.Database): Store {
 
     purgeFinishedJobs: (before, limit, fence) => fenced(jobs.purgeFinishedJobs)(before, limit, fence),
     purgeTelemetry: (before, fence) => fenced(nodes.purgeTelemetry)(before, fence),
+    purgeAudit: (before, fence) => fenced(access.purgeAudit)(before, fence),
 
     claimLeadership: write(leader.claimLeadership),
     resignLeadership: write(leader.resignLeadership),
