@@ -73,6 +73,8 @@ describe('job dependencies', () => {
     expect(metrics.find((l) => l.startsWith('gpuq_jobs_finished_total{') && l.includes('queue="after-flaky"') && l.includes('outcome="failed"'))).toMatch(/ 2$/);
     // Replaying the dependent while its dependency is still failed fails it again at once.
     expect(await gpuq.client.replay({ ids: [b!.id] })).toEqual({ replayed: 1, ids: [b!.id], failedAgain: [b!.id] });
+    const again = (await (await fetch(`${gpuq.url}/metrics`)).text()).split('\n');
+    expect(again.find((l) => l.startsWith('gpuq_jobs_finished_total{') && l.includes('queue="after-flaky"') && l.includes('outcome="failed"'))).toMatch(/ 3$/);
     expect((await gpuq.client.get(b!.id)).job).toMatchObject({ state: 'failed', inDlq: true, reason: reasonB });
     // A new job on the failed dependency is created failed at once; wait exits 1.
     const late = await runCli(['submit', '--after', String(a.id), '--', 'true'], env);

@@ -163,6 +163,8 @@ export class ControlPlane implements ControlPlaneLink {
   async replay(selector: DlqSelector): Promise<Job[]> {
     const jobs = await this.store.replayJobs(selector, this.clock.now());
     if (jobs.length > 0) this.onWork();
+    // A replayed job whose dependency is still failed fails again at once (core/dependencies.ts): it finished again.
+    for (const j of jobs) if (j.state === 'failed') this.metrics.jobsFinished.inc({ queue: j.queue, outcome: 'failed' });
     return jobs;
   }
 
