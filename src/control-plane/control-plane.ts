@@ -258,6 +258,7 @@ export class ControlPlane implements ControlPlaneLink {
   async reportStarted(reports: StartReport[]): Promise<ReportResult[]> {
     const results = await this.store.markRunning(reports, this.clock.now());
     this.forgetDelivered(reports);
+    await this.learnOrigins(reports, results);
     for (let i = 0; i < reports.length; i++) {
       const r = reports[i]!;
       const f = this.inFlight.get(r.attemptId);
@@ -265,6 +266,21 @@ export class ControlPlane implements ControlPlaneLink {
       this.recordStart(f, r.startedAt);
     }
     return results;
+  }
+
+  /**
+   * Attempts reported here that another server dispatched (in a cluster, an agent may report to any
+   * server): read what the metrics need of them, so queue wait, run time and outcomes are counted
+   * under their queue wherever they are reported. One read, for those only.
+   */
+  private async learnOrigins(reports: { attemptId: number }[], results: ReportResult[]): Promise<void> {
+    const unknown = reports.filter((r, i) => results[i]?.accepted && !this.inFlight.has(r.attemptId)).map((r) => r.attemptId);
+    if (unknown.length === 0) return;
+    try {
+      for (const o of await this.store.attemptOrigins(unknown)) this.inFlight.set(o.attemptId, { queue: o.queue, number: o.number, jobCreatedAt: o.jobCreatedAt, startedAt: o.startedAt });
+    } catch (err) {
+      this.log.warn({ err }, 'could not read the origins of attempts reported here (their metrics are skipped)');
+    }
   }
 
   reportEnded(reports: EndReport[]): Promise<ReportResult[]> {
@@ -277,6 +293,7 @@ export class ControlPlane implements ControlPlaneLink {
     const decide: DecideFn = (job, end) => decideAfterAttempt(job, end, now, this.random());
     const results = await this.store.endAttempts(reports, decide, now, fence);
     this.forgetDelivered(reports);
+    await this.learnOrigins(reports, results);
     for (let i = 0; i < reports.length; i++) {
       const r = reports[i]!;
       const res = results[i];

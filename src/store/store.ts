@@ -86,6 +86,11 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
   listLiveAttempts(nodeId?: string): Promise<Attempt[]>;
   /** Attempts assigned to a node and not yet reported started, oldest first: what its agent has to run. */
   listAssignedAttempts(nodeId: string): Promise<AssignedAttempt[]>;
+  /**
+   * What the metrics need of attempts this server did not dispatch (reported through it by an agent
+   * another server fed): their job's queue and creation time, their number and start. Unknown ids are left out.
+   */
+  attemptOrigins(attemptIds: number[]): Promise<AttemptOrigin[]>;
   /** Live attempts whose lease expired before `now`. */
   listExpiredAttempts(now: number): Promise<Attempt[]>;
   /**
@@ -221,6 +226,15 @@ export interface EndReport {
   endedAt: number;
   /** Its result and artifacts, recorded with the end in the same transaction; absent for an attempt that ran nothing. */
   output?: AttemptOutput;
+}
+
+export interface AttemptOrigin {
+  attemptId: number;
+  queue: string;
+  /** The attempt's number within its job (1: the job's first). */
+  number: number;
+  jobCreatedAt: number;
+  startedAt: number | null;
 }
 
 export interface ReportResult {

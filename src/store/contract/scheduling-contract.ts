@@ -77,6 +77,21 @@ export function schedulingContract(ctx: ContractContext): void {
     });
   });
 
+  describe('attemptOrigins', () => {
+    it('gives the queue, job creation time, number and start of the attempts asked for; unknown ids are left out', async () => {
+      await ctx.store.upsertNode(node('n1', 0));
+      const id = await submit(ctx.store, { queue: 'train' });
+      const assigned = await assign(ctx.store, id, 'n1', [], T0 + 5);
+      const other = await start(ctx.store, await submit(ctx.store, { queue: 'eval' }, T0 + 1), 'n1', [], T0 + 7);
+      const origins = await ctx.store.attemptOrigins([assigned, other, 987_654]);
+      expect(origins.sort((x, y) => x.attemptId - y.attemptId)).toEqual([
+        { attemptId: assigned, queue: 'train', number: 1, jobCreatedAt: T0, startedAt: null },
+        { attemptId: other, queue: 'eval', number: 1, jobCreatedAt: T0 + 1, startedAt: T0 + 7 },
+      ]);
+      expect(await ctx.store.attemptOrigins([])).toEqual([]);
+    });
+  });
+
   describe('applyPlan', () => {
     it('creates an attempt, assigns the job and records the event', async () => {
       await ctx.store.upsertNode(node('n1', 4));

@@ -1,7 +1,7 @@
 import { isLive, isTerminal } from '../../core/job-states.js';
 import type { Attempt, JobState } from '../../core/types.js';
 import type { JobSpec } from '../../core/job-spec.js';
-import type { AssignedAttempt, DecideFn, EndReport, ReportResult, StartReport } from '../store.js';
+import type { AssignedAttempt, AttemptOrigin, DecideFn, EndReport, ReportResult, StartReport } from '../store.js';
 import type { Sql } from './postgres-pool.js';
 import { ATTEMPT_COLUMNS, attemptFromRow, type AttemptRow } from './rows.js';
 import { EventBatch, insertEventsSql, LIVE_ATTEMPT } from './shared-sql.js';
@@ -83,6 +83,8 @@ const SELECT_LIVE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMP
 const SELECT_ASSIGNED_ON_NODE = `SELECT a.id, a.job_id, a.number, a.node_id, a.devices, a.lease_expires_at, j.spec, j.created_at
   FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.state = 'assigned' AND a.node_id = $1 ORDER BY a.id`;
 const SELECT_LIVE_ON_NODE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND node_id = $1 ORDER BY id`;
+/** Parameters: attempt ids bigint[]. */
+const SELECT_ORIGINS = `SELECT a.id, a.number, a.started_at, j.queue, j.created_at FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.id = ANY($1::bigint[])`;
 /** Parameters: now. */
 const SELECT_EXPIRED = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND lease_expires_at < $1 ORDER BY lease_expires_at, id`;
 
@@ -251,6 +253,12 @@ export async function listLiveAttempts(sql: Sql, nodeId?: string): Promise<Attem
 export async function listAssignedAttempts(sql: Sql, nodeId: string): Promise<AssignedAttempt[]> {
   const rows = await sql.query<{ id: number; job_id: number; number: number; node_id: string; devices: number[]; lease_expires_at: number; spec: JobSpec; created_at: number }>(SELECT_ASSIGNED_ON_NODE, [nodeId]);
   return rows.map((r) => ({ attemptId: r.id, jobId: r.job_id, number: r.number, nodeId: r.node_id, devices: r.devices, spec: r.spec, jobCreatedAt: r.created_at, leaseExpiresAt: r.lease_expires_at }));
+}
+
+export async function attemptOrigins(sql: Sql, attemptIds: number[]): Promise<AttemptOrigin[]> {
+  if (attemptIds.length === 0) return [];
+  const rows = await sql.query<{ id: number; number: number; started_at: number | null; queue: string; created_at: number }>(SELECT_ORIGINS, [attemptIds]);
+  return rows.map((r) => ({ attemptId: r.id, queue: r.queue, number: r.number, jobCreatedAt: r.created_at, startedAt: r.started_at }));
 }
 
 export async function listExpiredAttempts(sql: Sql, now: number): Promise<Attempt[]> {

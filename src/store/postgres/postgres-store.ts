@@ -96,6 +96,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     renewLeases: (nodeId, attemptIds, expiresAt) => attempts.renewLeases(db, nodeId, attemptIds, expiresAt),
     listLiveAttempts: (nodeId) => attempts.listLiveAttempts(db, nodeId),
     listAssignedAttempts: (nodeId) => attempts.listAssignedAttempts(db, nodeId),
+    attemptOrigins: (ids) => attempts.attemptOrigins(db, ids),
     listExpiredAttempts: (now) => attempts.listExpiredAttempts(db, now),
     getJobOutput: (jobId, attempt) => outputs.getJobOutput(db, jobId, attempt),
 

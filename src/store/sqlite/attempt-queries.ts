@@ -3,7 +3,7 @@ import { slotsOf, type JobSpec } from '../../core/job-spec.js';
 import { isLive, isTerminal } from '../../core/job-states.js';
 import type { NodeCapacity, QueuedJob } from '../../core/scheduler/snapshot.js';
 import type { Attempt, JobState } from '../../core/types.js';
-import type { AssignedAttempt, DecideFn, EndReport, Placement, ReportResult, StartReport } from '../store.js';
+import type { AssignedAttempt, AttemptOrigin, DecideFn, EndReport, Placement, ReportResult, StartReport } from '../store.js';
 import { ATTEMPT_COLUMNS, attemptFromRow, parseStringMap, type AttemptRow } from './rows.js';
 import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql.js';
 import { schedulability } from '../node-schedulability.js';
@@ -102,6 +102,9 @@ const SELECT_LIVE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMP
 const SELECT_ASSIGNED_ON_NODE = `SELECT a.id, a.job_id, a.number, a.node_id, a.devices, a.lease_expires_at, j.spec, j.created_at
   FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.state = 'assigned' AND a.node_id = ? ORDER BY a.id`;
 const SELECT_LIVE_ON_NODE = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND node_id = ? ORDER BY id`;
+/** Parameters: JSON array of attempt ids. */
+const SELECT_ORIGINS = `SELECT a.id, a.number, a.started_at, j.queue, j.created_at FROM attempts a JOIN jobs j ON j.id = a.job_id
+  WHERE a.id IN (SELECT value FROM json_each(?))`;
 /** Parameters: now. */
 const SELECT_EXPIRED = `SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE ${LIVE_ATTEMPT} AND lease_expires_at < ? ORDER BY lease_expires_at, id`;
 
@@ -176,6 +179,7 @@ export function prepareAttemptQueries(db: Database, deps: DependencyQueries, out
   const selectLiveOnNode = db.prepare<[string], AttemptRow>(SELECT_LIVE_ON_NODE);
   const selectExpired = db.prepare<[number], AttemptRow>(SELECT_EXPIRED);
   const selectAssignedOnNode = db.prepare<[string], AssignedRow>(SELECT_ASSIGNED_ON_NODE);
+  const selectOrigins = db.prepare<[string], { id: number; number: number; started_at: number | null; queue: string; created_at: number }>(SELECT_ORIGINS);
 
   function schedulingSnapshot(now: number, limit: number): { nodes: NodeCapacity[]; queued: QueuedJob[] } {
     const healthy = groupByNode(selectHealthyDevices.all());
@@ -351,11 +355,16 @@ export function prepareAttemptQueries(db: Database, deps: DependencyQueries, out
     }));
   }
 
+  function attemptOrigins(attemptIds: number[]): AttemptOrigin[] {
+    if (attemptIds.length === 0) return [];
+    return selectOrigins.all(JSON.stringify(attemptIds)).map((r) => ({ attemptId: r.id, queue: r.queue, number: r.number, jobCreatedAt: r.created_at, startedAt: r.started_at }));
+  }
+
   function listExpiredAttempts(now: number): Attempt[] {
     return selectExpired.all(now).map(attemptFromRow);
   }
 
-  return { schedulingSnapshot, applyPlan, markRunning, endAttempts, renewLeases, listLiveAttempts, listAssignedAttempts, listExpiredAttempts };
+  return { schedulingSnapshot, applyPlan, markRunning, endAttempts, renewLeases, listLiveAttempts, listAssignedAttempts, attemptOrigins, listExpiredAttempts };
 }
 
 interface AssignedRow {

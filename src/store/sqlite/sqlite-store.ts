@@ -161,6 +161,7 @@ function createSqliteStore(db: Database.Database): Store {
     renewLeases: write(attempts.renewLeases),
     listLiveAttempts: read(attempts.listLiveAttempts),
     listAssignedAttempts: read(attempts.listAssignedAttempts),
+    attemptOrigins: read(attempts.attemptOrigins),
     listExpiredAttempts: read(attempts.listExpiredAttempts),
     getJobOutput: read(outputs.getJobOutput),
 
