@@ -67,6 +67,8 @@ export class LocalAgent implements AgentControl {
   private flushScheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** Heartbeats sent and not answered yet. */
+  private readonly beats = new Set<Promise<unknown>>();
   private sampler: TelemetrySampler | null = null;
   private incarnation = '';
   /** When the last heartbeat that renewed leases was sent (this agent's clock). */
@@ -114,7 +116,7 @@ export class LocalAgent implements AgentControl {
       this.log.warn({ attempts: liveAttemptIds.length, orphanProcessesKilled: killed }, 'reclaimed attempts of the previous run of this agent');
     }
     this.sampler = new TelemetrySampler(this.options.devices, this.options.telemetryMs, (samples) => {
-      void this.link.heartbeat(this.nodeId, [], samples).catch((e: unknown) => this.log.error({ err: e }, 'telemetry report failed'));
+      void this.beat(this.nodeId, [], samples).catch((e: unknown) => this.log.error({ err: e }, 'telemetry report failed'));
     }, () => this.busyDevices(), { now: () => this.clock.now(), onError: (e) => this.log.warn({ err: e }, 'telemetry sample failed') });
     this.sampler.start();
     void this.sampler.sampleNow();
@@ -197,6 +199,8 @@ export class LocalAgent implements AgentControl {
     await Promise.all(all.map((r) => r.done));
     this.flushing = this.flushing.then(() => this.flush());
     await this.flushing;
+    // A heartbeat still in flight marks the node up where it lands: let it land before the leave, not after.
+    await Promise.allSettled([...this.beats]);
     // Until it registers again, nothing should be placed on a node nobody runs.
     await this.link.leave(this.nodeId, this.incarnation).catch((e: unknown) => this.log.warn({ err: e }, 'could not tell the control plane this node is leaving; it is marked down when its heartbeats stop'));
   }
@@ -311,11 +315,19 @@ export class LocalAgent implements AgentControl {
    * report not sent yet), and kills and forgets those the control plane no
    * longer holds live. False when the control plane could not be reached.
    */
+  /** A heartbeat through the link, tracked until answered (stop waits for those in flight). */
+  private beat(...args: Parameters<ControlPlaneLink['heartbeat']>): ReturnType<ControlPlaneLink['heartbeat']> {
+    const p = this.link.heartbeat(...args);
+    this.beats.add(p);
+    void p.finally(() => this.beats.delete(p)).catch(() => undefined);
+    return p;
+  }
+
   private async heartbeat(): Promise<boolean> {
     const ids = this.reportableIds();
     const sentAt = this.clock.now();
     try {
-      const { liveAttemptIds } = await this.link.heartbeat(this.nodeId, ids, []);
+      const { liveAttemptIds } = await this.beat(this.nodeId, ids, []);
       this.lastRenewedAt = Math.max(this.lastRenewedAt, sentAt);
       this.reconcile(ids, new Set(liveAttemptIds));
       return true;
