@@ -5,11 +5,11 @@ import type { AccessStore } from '../store/access-store.js';
 
 /**
  * Writes operator actions to the audit log: who, when, what, to what, and how
- * it ended. An action's record is appended right after the action, before the
- * response is sent (token creation and revocation go further: their record is
- * written in the same store transaction, see tokens.ts and routes/tokens.ts).
- * Each record also goes to the server log, so an action whose record could not
- * be stored (the store failed just after the action) still leaves a trace.
+ * it ended. An action that succeeds has its record written in the action's own
+ * store transaction (`runAtomic`; token creation and revocation likewise, see
+ * routes/tokens.ts), so neither is committed without the other; a refused or
+ * failed action, which changed nothing, is recorded after it. Each record also
+ * goes to the server log.
  */
 export class AuditLog {
   constructor(
@@ -34,19 +34,23 @@ export class AuditLog {
   }
 
   /**
-   * Runs an operator action and records it: `ok` with the detail the action
-   * returns, or `failed` with the error's message (the error is rethrown).
+   * Runs an operator action whose `ok` record is written in the action's own transaction: `act` passes
+   * `ok(detail)` to the store method as its audit (store/access-store.ts AuditOf). An action that throws
+   * is recorded `failed` with the error's message, after it (the error is rethrown).
    */
-  async run<T>(principal: Principal, action: AuditAction, target: string, act: () => Promise<{ result: T; detail: string | null }>): Promise<T> {
-    let done: { result: T; detail: string | null };
+  async runAtomic<T>(principal: Principal, action: AuditAction, target: string, act: (ok: (detail: string | null) => AuditRecord) => Promise<T>): Promise<T> {
+    const written: { record: AuditRecord | null } = { record: null };
+    const ok = (detail: string | null): AuditRecord => (written.record = this.entry(principal, action, target, 'ok', detail));
+    let result: T;
     try {
-      done = await act();
+      result = await act(ok);
     } catch (err) {
       await this.record(this.entry(principal, action, target, 'failed', err instanceof Error ? err.message : String(err)));
       throw err;
     }
-    await this.record(this.entry(principal, action, target, 'ok', done.detail));
-    return done.result;
+    const entry = written.record;
+    if (entry !== null) this.log.info({ audit: entry }, `audit: ${entry.actor} ${entry.action} ${entry.target}: ${entry.outcome}`);
+    return result;
   }
 }
 

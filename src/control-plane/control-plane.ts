@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AuditOf } from '../store/access-store.js';
 import type { AgentControl, ControlPlaneLink } from '../agent/agent-link.js';
 import { AgentFeed } from './agent-feed.js';
 import type { JobOwner } from '../core/access.js';
@@ -149,8 +150,9 @@ export class ControlPlane implements ControlPlaneLink {
     return job;
   }
 
-  async cancel(selector: JobSelector, reason: string): Promise<CancelOutcome> {
-    const outcome = await this.store.cancelJobs(selector, reason, this.clock.now());
+  /** `audit`: the record of an operator's cancel, written in the cancel's transaction (AuditLog.runAtomic). */
+  async cancel(selector: JobSelector, reason: string, audit?: AuditOf<CancelOutcome>): Promise<CancelOutcome> {
+    const outcome = await this.store.cancelJobs(selector, reason, this.clock.now(), audit);
     const byNode = new Map<string, number[]>();
     for (const a of outcome.attemptsToKill) byNode.set(a.nodeId, [...(byNode.get(a.nodeId) ?? []), a.attemptId]);
     // Agents attached here hear it at once; those on other servers through the store's cancel event.
@@ -160,24 +162,24 @@ export class ControlPlane implements ControlPlaneLink {
     return outcome;
   }
 
-  async replay(selector: DlqSelector): Promise<Job[]> {
-    const jobs = await this.store.replayJobs(selector, this.clock.now());
+  async replay(selector: DlqSelector, audit?: AuditOf<Job[]>): Promise<Job[]> {
+    const jobs = await this.store.replayJobs(selector, this.clock.now(), audit);
     if (jobs.length > 0) this.onWork();
     // A replayed job whose dependency is still failed fails again at once (core/dependencies.ts): it finished again.
     for (const j of jobs) if (j.state === 'failed') this.metrics.jobsFinished.inc({ queue: j.queue, outcome: 'failed' });
     return jobs;
   }
 
-  async purgeDlq(selector: DlqSelector): Promise<number> {
-    return this.store.purgeDlq(selector, this.clock.now());
+  async purgeDlq(selector: DlqSelector, audit?: AuditOf<number>): Promise<number> {
+    return this.store.purgeDlq(selector, this.clock.now(), audit);
   }
 
   get maintenanceMode(): MaintenanceMode {
     return this.maintenance;
   }
 
-  async setMaintenanceMode(mode: MaintenanceMode): Promise<void> {
-    await this.store.setMaintenanceMode(mode, this.clock.now());
+  async setMaintenanceMode(mode: MaintenanceMode, audit?: AuditOf<void>): Promise<void> {
+    await this.store.setMaintenanceMode(mode, this.clock.now(), audit);
     this.maintenance = mode;
     this.log.info({ mode }, 'maintenance mode changed');
     if (mode === 'normal') this.onWork();
@@ -187,8 +189,8 @@ export class ControlPlane implements ControlPlaneLink {
    * Cordons, drains or uncordons a node (the operator's admin state: core/types.ts NodeInfo.adminState).
    * Running attempts are not touched either way; an uncordon wakes the scheduler, since the node has room again.
    */
-  async setNodeAdminState(nodeId: string, state: NodeAdminState): Promise<NodeInfo> {
-    const node = await this.store.setNodeAdminState(nodeId, state);
+  async setNodeAdminState(nodeId: string, state: NodeAdminState, audit?: AuditOf<NodeInfo | null>): Promise<NodeInfo> {
+    const node = await this.store.setNodeAdminState(nodeId, state, audit);
     if (!node) throw new NodeNotFoundError(nodeId);
     this.log.info({ nodeId, adminState: state }, 'node admin state changed');
     if (state === 'active') this.onWork();

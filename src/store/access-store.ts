@@ -34,6 +34,13 @@ export interface AccessStore {
   purgeAudit(before: number, fence?: Fence): Promise<number>;
 }
 
+/**
+ * The audit record an operator's write calls for, given what it did (null: none). Passed to the store
+ * method that does it, which appends the record in the same transaction: an action is never committed
+ * without its record, nor a record without its action.
+ */
+export type AuditOf<T> = (outcome: T) => AuditRecord | null;
+
 /** A token to store: its public fields and the SHA-256 hex of its plaintext. */
 export interface NewToken {
   id: string;

@@ -5,7 +5,7 @@ import type { NodeCapacity, QueuedJob } from '../core/scheduler/snapshot.js';
 import type { JobOwner } from '../core/access.js';
 import type { JobDependency } from '../core/dependencies.js';
 import type { AttemptOutput, JobOutput } from '../core/job-output.js';
-import type { AccessStore } from './access-store.js';
+import type { AccessStore, AuditOf } from './access-store.js';
 import type { Fence, LeadershipStore } from './leadership.js';
 import type { StoreEvents } from './store-events.js';
 import type { Page, PageRequest } from './page.js';
@@ -49,15 +49,15 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
    * held until the agent reports the process gone). Terminal jobs are skipped.
    * Jobs waiting for a cancelled job end `failed`, transitively, in the same transaction.
    */
-  cancelJobs(selector: JobSelector, reason: string, now: number): Promise<CancelOutcome>;
+  cancelJobs(selector: JobSelector, reason: string, now: number, audit?: AuditOf<CancelOutcome>): Promise<CancelOutcome>;
   /**
    * DLQ replay: failed jobs in the DLQ go back to `queued` with a fresh attempt budget. A replayed job
    * with dependencies waits again for those not ended, or fails again at once when one is failed or
    * cancelled (it is returned `failed` then). Jobs that a replayed job's failure had failed stay failed.
    */
-  replayJobs(selector: DlqSelector, now: number): Promise<Job[]>;
+  replayJobs(selector: DlqSelector, now: number, audit?: AuditOf<Job[]>): Promise<Job[]>;
   /** Removes jobs from the DLQ (they stay `failed` and are purged by retention). Returns how many. */
-  purgeDlq(selector: DlqSelector, now: number): Promise<number>;
+  purgeDlq(selector: DlqSelector, now: number, audit?: AuditOf<number>): Promise<number>;
 
   // ── scheduling ──────────────────────────────────────────────────────────
   /** Nodes with what is free on them, and up to `limit` runnable queued jobs (not_before ≤ now) in priority order. */
@@ -119,7 +119,7 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
    * then, or null for an unknown node. From its commit on, schedulingSnapshot shows the node
    * unschedulable unless 'active', and applyPlan refuses placements onto it as stale.
    */
-  setNodeAdminState(nodeId: string, state: NodeAdminState): Promise<NodeInfo | null>;
+  setNodeAdminState(nodeId: string, state: NodeAdminState, audit?: AuditOf<NodeInfo | null>): Promise<NodeInfo | null>;
   /**
    * Where a remote agent serves its node's attempt logs (cluster mode), replaced at each of its
    * registrations; null clears it (a node without a log server: its logs are on the server's disk).
@@ -135,7 +135,7 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
 
   // ── control ─────────────────────────────────────────────────────────────
   getMaintenanceMode(): Promise<MaintenanceMode>;
-  setMaintenanceMode(mode: MaintenanceMode, now: number): Promise<void>;
+  setMaintenanceMode(mode: MaintenanceMode, now: number, audit?: AuditOf<void>): Promise<void>;
 
   // ── housekeeping and stats ──────────────────────────────────────────────
   /** Deletes up to `limit` jobs (with attempts and events) that finished before `before` and are not in the DLQ. */

@@ -11,11 +11,11 @@ export function controlRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/v1/control/maintenance', requires('control.read'), async () => ({ mode: ctx.controlPlane.maintenanceMode }));
   app.post('/v1/control/maintenance', requires('control.maintenance', audited('control.maintenance', modeTarget)), async (req) => {
     const { mode } = parseRequest(maintenanceBody, req.body);
-    return ctx.audit.run(principalOf(req), 'control.maintenance', mode, async () => {
+    return ctx.audit.runAtomic(principalOf(req), 'control.maintenance', mode, async (ok) => {
       const before = ctx.controlPlane.maintenanceMode;
-      await ctx.controlPlane.setMaintenanceMode(mode);
-      const live = await ctx.store.listLiveAttempts();
-      return { result: { mode, running: live.length }, detail: `${before === mode ? `already ${mode}` : `${before} → ${mode}`}; ${live.length} attempt(s) running` };
+      const running = (await ctx.store.listLiveAttempts()).length;
+      await ctx.controlPlane.setMaintenanceMode(mode, () => ok(`${before === mode ? `already ${mode}` : `${before} → ${mode}`}; ${running} attempt(s) running`));
+      return { mode, running };
     });
   });
 }

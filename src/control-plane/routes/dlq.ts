@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Job } from '../../core/types.js';
 import { auditIdList } from '../audit-log.js';
 import { audited, principalOf, requires } from '../auth.js';
 import type { ServerContext } from '../server-context.js';
@@ -22,21 +23,24 @@ export function dlqRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post('/v1/dlq/replay', requires('dlq.replay', audited('dlq.replay', dlqTarget)), async (req) => {
     const selector = parseRequest(dlqSelectorBody, req.body);
-    return ctx.audit.run(principalOf(req), 'dlq.replay', dlqTarget(req), async () => {
-      const jobs = await ctx.controlPlane.replay(selector);
-      const ids = jobs.map((j) => j.id);
+    return ctx.audit.runAtomic(principalOf(req), 'dlq.replay', dlqTarget(req), async (ok) => {
       // A job whose dependency is still failed (or gone) fails again at once (core/dependencies.ts).
-      const failedAgain = jobs.filter((j) => j.state === 'failed').map((j) => j.id);
-      const again = failedAgain.length > 0 ? `; ${failedAgain.length} failed again at once (a dependency failed)${auditIdList(failedAgain)}` : '';
-      return { result: { replayed: ids.length, ids, failedAgain }, detail: `replayed ${ids.length} job(s)${auditIdList(ids)}${again}` };
+      const failedAgainOf = (jobs: Job[]) => jobs.filter((j) => j.state === 'failed').map((j) => j.id);
+      const jobs = await ctx.controlPlane.replay(selector, (replayed) => {
+        const ids = replayed.map((j) => j.id);
+        const failedAgain = failedAgainOf(replayed);
+        const again = failedAgain.length > 0 ? `; ${failedAgain.length} failed again at once (a dependency failed)${auditIdList(failedAgain)}` : '';
+        return ok(`replayed ${ids.length} job(s)${auditIdList(ids)}${again}`);
+      });
+      return { replayed: jobs.length, ids: jobs.map((j) => j.id), failedAgain: failedAgainOf(jobs) };
     });
   });
 
   app.post('/v1/dlq/purge', requires('dlq.purge', audited('dlq.purge', dlqTarget)), async (req) => {
     const selector = parseRequest(dlqSelectorBody, req.body);
-    return ctx.audit.run(principalOf(req), 'dlq.purge', dlqTarget(req), async () => {
-      const purged = await ctx.controlPlane.purgeDlq(selector);
-      return { result: { purged }, detail: `removed ${purged} job(s) from the DLQ` };
+    return ctx.audit.runAtomic(principalOf(req), 'dlq.purge', dlqTarget(req), async (ok) => {
+      const purged = await ctx.controlPlane.purgeDlq(selector, (n) => ok(`removed ${n} job(s) from the DLQ`));
+      return { purged };
     });
   });
 }

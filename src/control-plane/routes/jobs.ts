@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { allows, cancelAction, ownerOf } from '../../core/access.js';
 import { dependencyWaitingReason } from '../../core/dependencies.js';
 import { JobNotFoundError, ValidationError } from '../../core/errors.js';
-import type { Job } from '../../core/types.js';
+import { TERMINAL_JOB_STATES, type Job } from '../../core/types.js';
+import type { AuditOf } from '../../store/access-store.js';
+import type { CancelOutcome } from '../../store/store.js';
 import { auditIdList } from '../audit-log.js';
 import { audited, forbidden, principalOf, requires } from '../auth.js';
 import type { ServerContext } from '../server-context.js';
@@ -70,8 +72,8 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const { id } = parseRequest(jobIdParams, req.params);
     const { reason } = parseRequest(cancelBody, req.body ?? undefined);
     const current = await ctx.controlPlane.getJob(id);
-    const cancel = async (): Promise<{ job: Job; cancelled: boolean; dependentsFailed: number[] }> => {
-      const outcome = await ctx.controlPlane.cancel({ ids: [id] }, reason ?? 'cancelled by user');
+    const cancel = async (audit?: AuditOf<CancelOutcome>): Promise<{ job: Job; cancelled: boolean; dependentsFailed: number[] }> => {
+      const outcome = await ctx.controlPlane.cancel({ ids: [id] }, reason ?? 'cancelled by user', audit);
       const job = outcome.cancelled[0] ?? (await ctx.store.getJob(id));
       if (!job) throw new JobNotFoundError(id);
       return { job, cancelled: outcome.cancelled.length === 1, dependentsFailed: outcome.dependentsFailed.map((j) => j.id) };
@@ -83,23 +85,22 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
       await ctx.audit.record(ctx.audit.entry(principal, 'jobs.cancel.any', target, 'denied', refusal.message));
       throw refusal;
     }
-    return ctx.audit.run(principal, 'jobs.cancel.any', target, async () => {
-      const result = await cancel();
-      return { result, detail: result.cancelled ? `cancelled${reason ? `: ${reason}` : ''}` : `already ${result.job.state}; nothing to cancel` };
-    });
+    return ctx.audit.runAtomic(principal, 'jobs.cancel.any', target, (ok) =>
+      cancel((o) => ok(o.cancelled.length === 1 ? `cancelled${reason ? `: ${reason}` : ''}` : `already ${TERMINAL_JOB_STATES.includes(current.state) ? current.state : 'ended'}; nothing to cancel`)),
+    );
   });
 
   app.post('/v1/queues/:queue/cancel', requires('queue.cancel', audited('queue.cancel', queueTarget)), async (req) => {
     const { queue } = parseRequest(queueParams, req.params);
     const { reason } = parseRequest(cancelBody, req.body ?? undefined);
-    return ctx.audit.run(principalOf(req), 'queue.cancel', `queue ${queue}`, async () => {
-      const outcome = await ctx.controlPlane.cancel({ queue }, reason ?? `queue ${queue} cancelled by user`);
-      const ids = outcome.cancelled.map((j) => j.id);
-      const failed = outcome.dependentsFailed.map((j) => j.id);
-      return {
-        result: { cancelled: ids.length, ids, dependentsFailed: failed },
-        detail: `cancelled ${ids.length} job(s)${auditIdList(ids)}${failed.length > 0 ? `; ${failed.length} job(s) waiting for them failed${auditIdList(failed)}` : ''}${reason ? `: ${reason}` : ''}`,
-      };
+    const idsOf = (o: CancelOutcome) => ({ ids: o.cancelled.map((j) => j.id), failed: o.dependentsFailed.map((j) => j.id) });
+    return ctx.audit.runAtomic(principalOf(req), 'queue.cancel', `queue ${queue}`, async (ok) => {
+      const outcome = await ctx.controlPlane.cancel({ queue }, reason ?? `queue ${queue} cancelled by user`, (o) => {
+        const { ids, failed } = idsOf(o);
+        return ok(`cancelled ${ids.length} job(s)${auditIdList(ids)}${failed.length > 0 ? `; ${failed.length} job(s) waiting for them failed${auditIdList(failed)}` : ''}${reason ? `: ${reason}` : ''}`);
+      });
+      const { ids, failed } = idsOf(outcome);
+      return { cancelled: ids.length, ids, dependentsFailed: failed };
     });
   });
 }

@@ -59,14 +59,12 @@ export function nodeRoutes(app: FastifyInstance, ctx: ServerContext): void {
   for (const { verb, state, audit } of ADMIN_ACTIONS) {
     app.post(`/v1/nodes/:node/${verb}`, requires('nodes.manage', audited(audit, nodeTarget)), async (req) => {
       const { node: nodeId } = parseRequest(nodeParams, req.params);
-      return ctx.audit.run(principalOf(req), audit, `node ${nodeId}`, async () => {
+      return ctx.audit.runAtomic(principalOf(req), audit, `node ${nodeId}`, async (ok) => {
         const before = (await ctx.store.getNode(nodeId))?.adminState;
-        const node = await ctx.controlPlane.setNodeAdminState(nodeId, state);
         const live = (await ctx.store.listLiveAttempts(nodeId)).length;
-        return {
-          result: { node: { ...node, ...lifecycle(node, live) } },
-          detail: `${before === state ? `already ${state}` : `${before ?? '?'} → ${state}`}; ${live} attempt(s) live`,
-        };
+        // No record for an unknown node here: the action then fails, and is recorded `failed`.
+        const node = await ctx.controlPlane.setNodeAdminState(nodeId, state, (n) => (n === null ? null : ok(`${before === state ? `already ${state}` : `${before ?? '?'} → ${state}`}; ${live} attempt(s) live`)));
+        return { node: { ...node, ...lifecycle(node, live) } };
       });
     });
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../core/access.js';
 import type { NewToken } from '../access-store.js';
 import type { ContractContext } from './contract-context.js';
-import { spec, T0 } from './fixtures.js';
+import { spec, submit, T0 } from './fixtures.js';
 
 /** API tokens, the audit log and job ownership (the AccessStore half of the Store). */
 export function accessContract(ctx: ContractContext): void {
@@ -97,6 +97,21 @@ export function accessContract(ctx: ContractContext): void {
       expect(maintenance.items.map((e) => e.target)).toEqual(appended.filter((e) => e.action === 'control.maintenance').map((e) => e.target).reverse());
       expect(maintenance.nextCursor).toBeNull();
       await expect(ctx.store.listAudit({}, { limit: 5, cursor: 'not-a-cursor' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    });
+
+    it('an operator action and its record commit together: both, or (when the record cannot be written) neither', async () => {
+      const id = await submit(ctx.store, { queue: 'q' });
+      const audit = (o: { cancelled: { id: number }[] }) => record({ at: T0 + 1, action: 'queue.cancel', target: 'queue q', outcome: 'ok', detail: `cancelled ${o.cancelled.length}`, actor: 'local', actorTokenId: null, role: null });
+      await expect(ctx.store.cancelJobs({ queue: 'q' }, 'stop', T0 + 1, () => { throw new Error('audit log unavailable'); })).rejects.toThrow(/audit log unavailable/);
+      expect((await ctx.store.getJob(id))?.state).toBe('queued');
+      expect((await ctx.store.listAudit({}, { limit: 10 })).items).toEqual([]);
+      await ctx.store.cancelJobs({ queue: 'q' }, 'stop', T0 + 1, audit);
+      expect((await ctx.store.getJob(id))?.state).toBe('cancelled');
+      expect((await ctx.store.listAudit({}, { limit: 10 })).items.map((e) => [e.action, e.detail])).toEqual([['queue.cancel', 'cancelled 1']]);
+      // Without a record asked for, nothing is written.
+      await ctx.store.purgeDlq({ all: true }, T0 + 2);
+      await ctx.store.setMaintenanceMode('drain', T0 + 3, () => record({ at: T0 + 3, action: 'control.maintenance', target: 'drain', outcome: 'ok', detail: null, actor: 'local', actorTokenId: null, role: null }));
+      expect((await ctx.store.listAudit({}, { limit: 10 })).items.map((e) => e.action)).toEqual(['control.maintenance', 'queue.cancel']);
     });
 
     it('retention deletes the entries recorded before the cutoff, and only those', async () => {

@@ -1,4 +1,5 @@
 import { systemClock } from '../../core/clock.js';
+import type { AuditOf } from '../access-store.js';
 import type { Fence } from '../leadership.js';
 import { announcing, type StoreMethods } from '../announce.js';
 import type { Store } from '../store.js';
@@ -63,6 +64,15 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
   const [{ schema } = { schema: 'public' }] = await db.query<{ schema: string }>('SELECT current_schema() AS schema');
   const notifications = new PgNotifications(db, opts.url, opts.schema, `gpuq_events_${schema}`.slice(0, 63));
 
+  /** An operator's write: the audit record its outcome calls for (access-store.ts AuditOf) is appended in the same transaction. */
+  const audited = <R>(run: (sql: Sql) => Promise<R>, audit: AuditOf<R> | undefined): Promise<R> =>
+    db.write(async (sql) => {
+      const out = await run(sql);
+      const record = audit?.(out);
+      if (record) await access.appendAudit(sql, record);
+      return out;
+    });
+
   let closed = false;
   const methods: StoreMethods = {
     migrate: async () => {
@@ -85,9 +95,9 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     getAttempt: (attemptId) => jobs.getAttempt(db, attemptId),
     listEvents: (jobId) => jobs.listEvents(db, jobId),
     listDependencies: (jobId) => dependencies.listDependencies(db, jobId),
-    cancelJobs: (selector, reason, now) => db.write((sql) => jobs.cancelJobs(sql, selector, reason, now)),
-    replayJobs: (selector, now) => db.write((sql) => jobs.replayJobs(sql, selector, now)),
-    purgeDlq: (selector, now) => jobs.purgeDlq(db, selector, now),
+    cancelJobs: (selector, reason, now, audit) => audited((sql) => jobs.cancelJobs(sql, selector, reason, now), audit),
+    replayJobs: (selector, now, audit) => audited((sql) => jobs.replayJobs(sql, selector, now), audit),
+    purgeDlq: (selector, now, audit) => audited((sql) => jobs.purgeDlq(sql, selector, now), audit),
 
     schedulingSnapshot: (now, limit) => db.read((sql) => placement.schedulingSnapshot(sql, now, limit)),
     applyPlan: (placements, now, leaseMs, fence) => db.write(fenced(fence, (sql) => placement.applyPlan(sql, placements, now, leaseMs))),
@@ -106,7 +116,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     markNodesDown: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.markNodesDown(sql, before))) : nodes.markNodesDown(db, before)),
     listNodes: () => db.read((sql) => nodes.listNodes(sql)),
     getNode: (nodeId) => db.read((sql) => nodes.getNode(sql, nodeId)),
-    setNodeAdminState: (nodeId, state) => db.write((sql) => nodes.setNodeAdminState(sql, nodeId, state)),
+    setNodeAdminState: (nodeId, state, audit) => audited((sql) => nodes.setNodeAdminState(sql, nodeId, state), audit),
     setNodeLogEndpoint: (nodeId, endpoint) => nodes.setNodeLogEndpoint(db, nodeId, endpoint),
     getNodeLogEndpoint: (nodeId) => nodes.getNodeLogEndpoint(db, nodeId),
     recordTelemetry: (samples) => nodes.recordTelemetry(db, samples),
@@ -114,7 +124,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     telemetryHistory: (nodeId, index, since) => nodes.telemetryHistory(db, nodeId, index, since),
 
     getMaintenanceMode: () => nodes.getMaintenanceMode(db),
-    setMaintenanceMode: (mode, now) => nodes.setMaintenanceMode(db, mode, now),
+    setMaintenanceMode: (mode, now, audit) => audited((sql) => nodes.setMaintenanceMode(sql, mode, now), audit),
 
     purgeFinishedJobs: (before, limit, fence) => (fence ? db.write(fenced(fence, (sql) => jobs.purgeFinishedJobs(sql, before, limit))) : jobs.purgeFinishedJobs(db, before, limit)),
     purgeTelemetry: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.purgeTelemetry(sql, before))) : nodes.purgeTelemetry(db, before)),

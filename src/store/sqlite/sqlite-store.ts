@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../core/clock.js';
 import { GpuqError } from '../../core/errors.js';
+import type { AuditOf } from '../access-store.js';
 import type { Fence } from '../leadership.js';
 import { announcing, type StoreMethods } from '../announce.js';
 import type { StoreEventListener } from '../store-events.js';
@@ -114,6 +115,19 @@ function createSqliteStore(db: Database.Database): Store {
     <A extends unknown[], R>(fn: (...args: A) => R) =>
     (...args: A): Promise<R> =>
       queue.read(() => fn(...args));
+  /**
+   * An operator's write: the audit record its outcome calls for (the argument after fn's `arity` ones,
+   * access-store.ts AuditOf; callers may leave it out) is appended in the same transaction.
+   */
+  const audited =
+    <A extends unknown[], R>(fn: (...args: A) => R, arity: A['length']) =>
+    (...args: [...A, AuditOf<R> | undefined]): Promise<R> =>
+      queue.write(() => {
+        const out = fn(...(args.slice(0, arity) as A));
+        const record = (args[arity] as AuditOf<R> | undefined)?.(out);
+        if (record) access.appendAudit(record);
+        return out;
+      });
   /** A leader-only write: its fence (the last argument) is checked in the same transaction (store/leadership.ts). */
   const fenced =
     <A extends unknown[], R>(fn: (...args: A) => R) =>
@@ -150,9 +164,9 @@ function createSqliteStore(db: Database.Database): Store {
     getAttempt: read(jobs.getAttempt),
     listEvents: read(jobs.listEvents),
     listDependencies: read(jobs.listDependencies),
-    cancelJobs: write(jobs.cancelJobs),
-    replayJobs: write(jobs.replayJobs),
-    purgeDlq: write(jobs.purgeDlq),
+    cancelJobs: audited(jobs.cancelJobs, 3),
+    replayJobs: audited(jobs.replayJobs, 2),
+    purgeDlq: audited(jobs.purgeDlq, 2),
 
     schedulingSnapshot: read(attempts.schedulingSnapshot),
     applyPlan: (placements, now, leaseMs, fence) => fenced(attempts.applyPlan)(placements, now, leaseMs, fence),
@@ -171,7 +185,7 @@ function createSqliteStore(db: Database.Database): Store {
     markNodesDown: (before, fence) => fenced(nodes.markNodesDown)(before, fence),
     listNodes: read(nodes.listNodes),
     getNode: read(nodes.getNode),
-    setNodeAdminState: write(nodes.setNodeAdminState),
+    setNodeAdminState: audited(nodes.setNodeAdminState, 2),
     setNodeLogEndpoint: write(nodes.setNodeLogEndpoint),
     getNodeLogEndpoint: read(nodes.getNodeLogEndpoint),
     recordTelemetry: write(nodes.recordTelemetry),
@@ -179,7 +193,7 @@ function createSqliteStore(db: Database.Database): Store {
     telemetryHistory: read(nodes.telemetryHistory),
 
     getMaintenanceMode: read(nodes.getMaintenanceMode),
-    setMaintenanceMode: write(nodes.setMaintenanceMode),
+    setMaintenanceMode: audited(nodes.setMaintenanceMode, 2),
 
     purgeFinishedJobs: (before, limit, fence) => fenced(jobs.purgeFinishedJobs)(before, limit, fence),
     purgeTelemetry: (before, fence) => fenced(nodes.purgeTelemetry)(before, fence),
