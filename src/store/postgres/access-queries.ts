@@ -1,6 +1,7 @@
-import type { ApiToken, AuditEntry, AuditRecord, Role } from '../../core/access.js';
+import type { ApiToken, AuditEntry, AuditRecord } from '../../core/access.js';
 import { TokenNameTakenError } from '../../core/errors.js';
 import type { AuditFilter, NewToken } from '../access-store.js';
+import { AUDIT_COLUMNS, auditFromRow, NO_AUDIT_CURSOR, TOKEN_COLUMNS, tokenFromRow, type AuditRow, type TokenRow } from '../access-rows.js';
 import type { Page, PageRequest } from '../page.js';
 import type { Sql } from './postgres-pool.js';
 import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
@@ -11,9 +12,6 @@ import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
  * entry run in the caller's transaction (postgres-store.ts), so the change and
  * its record commit together.
  */
-
-const TOKEN_COLUMNS = 'id, name, role, created_at, revoked_at, last_used_at';
-const AUDIT_COLUMNS = 'id, at, actor, actor_token_id, role, action, target, outcome, detail';
 
 /** The unique index that keeps live token names unique (0003-access.sql). */
 const LIVE_NAME_INDEX = 'api_tokens_live_name';
@@ -39,30 +37,6 @@ const SELECT_AUDIT = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE id < $1 ORDER
 const PURGE_AUDIT = `DELETE FROM audit_log WHERE at < $1`;
 /** Parameters: before id, limit, action. */
 const SELECT_AUDIT_BY_ACTION = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE action = $3 AND id < $1 ORDER BY id DESC LIMIT $2`;
-
-interface TokenRow {
-  id: string;
-  name: string;
-  role: string;
-  created_at: number;
-  revoked_at: number | null;
-  last_used_at: number | null;
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  actor_token_id: string | null;
-  role: string | null;
-  action: string;
-  target: string;
-  outcome: string;
-  detail: string | null;
-}
-
-/** Larger than any id: the first page starts below it. */
-const NO_CURSOR = Number.MAX_SAFE_INTEGER;
 
 export async function appendAudit(sql: Sql, r: AuditRecord): Promise<AuditEntry> {
   const [row] = await sql.query<{ id: number }>(INSERT_AUDIT, [r.at, r.actor, r.actorTokenId, r.role, r.action, r.target, r.outcome, r.detail]);
@@ -110,7 +84,7 @@ export async function touchToken(sql: Sql, id: string, now: number): Promise<voi
 
 export async function listAudit(sql: Sql, filter: AuditFilter, page: PageRequest): Promise<Page<AuditEntry>> {
   checkPageLimit(page);
-  const before = page.cursor === undefined ? NO_CURSOR : decodeCursor('a', page.cursor);
+  const before = page.cursor === undefined ? NO_AUDIT_CURSOR : decodeCursor('a', page.cursor);
   const rows =
     filter.action === undefined
       ? await sql.query<AuditRow>(SELECT_AUDIT, [before, page.limit + 1])
@@ -128,22 +102,4 @@ export async function purgeAudit(sql: Sql, before: number): Promise<number> {
 function isLiveNameConflict(err: unknown): boolean {
   const e = err as { code?: unknown; constraint?: unknown };
   return e.code === UNIQUE_VIOLATION && e.constraint === LIVE_NAME_INDEX;
-}
-
-function tokenFromRow(row: TokenRow): ApiToken {
-  return { id: row.id, name: row.name, role: row.role as Role, createdAt: row.created_at, revokedAt: row.revoked_at, lastUsedAt: row.last_used_at };
-}
-
-function auditFromRow(row: AuditRow): AuditEntry {
-  return {
-    id: row.id,
-    at: row.at,
-    actor: row.actor,
-    actorTokenId: row.actor_token_id,
-    role: row.role as Role | null,
-    action: row.action as AuditEntry['action'],
-    target: row.target,
-    outcome: row.outcome as AuditEntry['outcome'],
-    detail: row.detail,
-  };
 }

@@ -1,7 +1,8 @@
 import type { Database } from 'better-sqlite3';
-import type { ApiToken, AuditEntry, AuditRecord, Role } from '../../core/access.js';
+import type { ApiToken, AuditEntry, AuditRecord } from '../../core/access.js';
 import { TokenNameTakenError } from '../../core/errors.js';
 import type { AuditFilter, NewToken } from '../access-store.js';
+import { AUDIT_COLUMNS, auditFromRow, NO_AUDIT_CURSOR, TOKEN_COLUMNS, tokenFromRow, type AuditRow, type TokenRow } from '../access-rows.js';
 import type { Page, PageRequest } from '../page.js';
 import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
 
@@ -10,9 +11,6 @@ import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
  * here run inside the transaction the caller opened (sqlite-store.ts), so a
  * token's creation or revocation and its audit record commit together.
  */
-
-const TOKEN_COLUMNS = 'id, name, role, created_at, revoked_at, last_used_at';
-const AUDIT_COLUMNS = 'id, at, actor, actor_token_id, role, action, target, outcome, detail';
 
 /** Parameters: name. */
 const SELECT_LIVE_BY_NAME = `SELECT id FROM api_tokens WHERE name = ? AND revoked_at IS NULL`;
@@ -36,30 +34,6 @@ const SELECT_AUDIT = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE id < ? ORDER 
 const PURGE_AUDIT = `DELETE FROM audit_log WHERE at < ?`;
 /** Parameters: action, before id, limit. */
 const SELECT_AUDIT_BY_ACTION = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE action = ? AND id < ? ORDER BY id DESC LIMIT ?`;
-
-interface TokenRow {
-  id: string;
-  name: string;
-  role: string;
-  created_at: number;
-  revoked_at: number | null;
-  last_used_at: number | null;
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  actor_token_id: string | null;
-  role: string | null;
-  action: string;
-  target: string;
-  outcome: string;
-  detail: string | null;
-}
-
-/** Larger than any id: the first page starts below it. */
-const NO_CURSOR = Number.MAX_SAFE_INTEGER;
 
 export type AccessQueries = ReturnType<typeof prepareAccessQueries>;
 
@@ -114,7 +88,7 @@ export function prepareAccessQueries(db: Database) {
 
   function listAudit(filter: AuditFilter, page: PageRequest): Page<AuditEntry> {
     checkPageLimit(page);
-    const before = page.cursor === undefined ? NO_CURSOR : decodeCursor('a', page.cursor);
+    const before = page.cursor === undefined ? NO_AUDIT_CURSOR : decodeCursor('a', page.cursor);
     const rows = filter.action === undefined ? selectAudit.all(before, page.limit + 1) : selectAuditByAction.all(filter.action, before, page.limit + 1);
     const more = rows.length > page.limit;
     const items = (more ? rows.slice(0, page.limit) : rows).map(auditFromRow);
@@ -127,22 +101,4 @@ export function prepareAccessQueries(db: Database) {
   }
 
   return { createToken, findTokenByHash, listTokens, revokeToken, touchToken, appendAudit, listAudit, purgeAudit };
-}
-
-function tokenFromRow(row: TokenRow): ApiToken {
-  return { id: row.id, name: row.name, role: row.role as Role, createdAt: row.created_at, revokedAt: row.revoked_at, lastUsedAt: row.last_used_at };
-}
-
-function auditFromRow(row: AuditRow): AuditEntry {
-  return {
-    id: row.id,
-    at: row.at,
-    actor: row.actor,
-    actorTokenId: row.actor_token_id,
-    role: row.role as Role | null,
-    action: row.action as AuditEntry['action'],
-    target: row.target,
-    outcome: row.outcome as AuditEntry['outcome'],
-    detail: row.detail,
-  };
 }
