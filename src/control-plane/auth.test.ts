@@ -1,37 +1,23 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { can, LOCAL_PRINCIPAL, ROLES, TOKEN_TOUCH_INTERVAL_MS, type Action, type Role } from '../core/access.js';
-import { ManualClock } from '../core/clock.js';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
-import type { Store } from '../store/store.js';
 import { AuditLog } from './audit-log.js';
 import { installAuth, type AuthMode } from './auth.js';
-import { ControlPlane } from './control-plane.js';
-import { Metrics } from './metrics.js';
-import { SchedulerLoop } from './scheduler-loop.js';
-import { buildServer } from './server.js';
 import { issueToken } from './tokens.js';
+import { startTestServer, type TestServer } from './test-server.js';
 
 /** The HTTP API's access control, through inject() on a real server over a real SQLite store (no scheduler running). */
 
 const log = pino({ level: 'silent' });
-let dir: string;
-let store: Store;
-let clock: ManualClock;
-let app: FastifyInstance;
+let server: TestServer | undefined;
+let store: TestServer['store'];
+let clock: TestServer['clock'];
+let app: TestServer['app'];
 
 async function serve(auth: AuthMode): Promise<void> {
-  const metrics = new Metrics(store);
-  const controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000 });
-  await controlPlane.init();
-  const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: 30_000, periodMs: 200 });
-  const audit = new AuditLog(store, clock, log);
-  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth, audit, dataDir: dir }, log, 1 << 20);
-  await app.ready();
+  server = await startTestServer({ auth, prefix: 'gpuq-auth-' });
+  ({ store, clock, app } = server);
 }
 
 const tokens = new Map<Role, string>();
@@ -41,16 +27,12 @@ async function tokenFor(role: Role, name: string = role): Promise<string> {
 }
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gpuq-auth-'));
-  store = await openSqliteStore({ dataDir: dir });
-  clock = new ManualClock();
+beforeEach(() => {
   tokens.clear();
 });
 afterEach(async () => {
-  await app?.close();
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
+  await server?.close();
+  server = undefined;
 });
 
 /** A request that reaches the route's access check: path parameters filled in, a JSON body where one is expected. */
@@ -76,7 +58,8 @@ describe('access control of every route', () => {
     }
   });
 
-  it('refuses to register a route that declares no access', () => {
+  it('refuses to register a route that declares no access', async () => {
+    await serve('required');
     const bare = Fastify();
     installAuth(bare, { mode: 'required', store, audit: new AuditLog(store, clock, log), now: () => clock.now() });
     expect(() => bare.get('/v1/forgotten', async () => 'open')).toThrow(/declares no access/);

@@ -1,19 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WorkBatch } from '../../agent/agent-link.js';
-import { ManualClock } from '../../core/clock.js';
 import { parseJobSpec } from '../../core/job-spec.js';
-import { openSqliteStore } from '../../store/sqlite/sqlite-store.js';
-import type { Store } from '../../store/store.js';
-import { AuditLog } from '../audit-log.js';
-import { ControlPlane } from '../control-plane.js';
-import { Metrics } from '../metrics.js';
-import { SchedulerLoop } from '../scheduler-loop.js';
-import { buildServer } from '../server.js';
+import { startTestServer, TEST_LEASE_MS, type TestServer } from '../test-server.js';
 
 /**
  * The remote agents' endpoints through inject() on a real server over a real SQLite store: registration,
@@ -21,29 +9,17 @@ import { buildServer } from '../server.js';
  * and the 4xx answers to what an agent must not send. No scheduler runs: attempts are placed by hand.
  */
 
-const log = pino({ level: 'silent' });
-const LEASE_MS = 30_000;
-let dir: string;
-let store: Store;
-let clock: ManualClock;
-let app: FastifyInstance;
+const LEASE_MS = TEST_LEASE_MS;
+let server: TestServer;
+let store: TestServer['store'];
+let clock: TestServer['clock'];
+let app: TestServer['app'];
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gpuq-agents-'));
-  store = await openSqliteStore({ dataDir: dir });
-  clock = new ManualClock();
-  const metrics = new Metrics(store);
-  const controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: LEASE_MS });
-  await controlPlane.init();
-  const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: LEASE_MS, periodMs: 200 });
-  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: 'off', audit: new AuditLog(store, clock, log), dataDir: dir }, log, 1 << 20);
-  await app.ready();
+  server = await startTestServer({ prefix: 'gpuq-agents-' });
+  ({ store, clock, app } = server);
 });
-afterEach(async () => {
-  await app.close();
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => server.close());
 
 const device = (index: number) => ({ index, uuid: `GPU-${index}`, name: 'Fake GPU', simulated: true, memoryTotalMb: 81_920, pciBusId: null, healthy: true });
 const node = { id: 'gpu-1', hostname: 'gpu-1.example', labels: { zone: 'a' }, cpus: 8, memoryMb: 65_536, maxRunning: 16, devices: [device(0), device(1)], incarnation: '42-1' };

@@ -1,53 +1,29 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../core/clock.js';
 import { parseJobSpec } from '../../core/job-spec.js';
 import { decideAfterAttempt } from '../../core/retry-policy.js';
-import { openSqliteStore } from '../../store/sqlite/sqlite-store.js';
-import type { Store } from '../../store/store.js';
-import { AuditLog } from '../audit-log.js';
-import { ControlPlane } from '../control-plane.js';
-import { Metrics } from '../metrics.js';
-import { SchedulerLoop } from '../scheduler-loop.js';
-import { buildServer } from '../server.js';
+import { startTestServer, TEST_LEASE_MS, type TestServer } from '../test-server.js';
 
 /**
  * Cordon, drain and uncordon through inject() on a real server over a real SQLite store (auth off, so
  * the actor is `local`). No scheduler runs: attempts are placed and ended by hand.
  */
 
-const log = pino({ level: 'silent' });
-const LEASE_MS = 30_000;
-let dir: string;
-let store: Store;
-let clock: ManualClock;
-let app: FastifyInstance;
+const LEASE_MS = TEST_LEASE_MS;
+let server: TestServer;
+let store: TestServer['store'];
+let clock: TestServer['clock'];
+let app: TestServer['app'];
 let wakes: number;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gpuq-nodes-'));
-  store = await openSqliteStore({ dataDir: dir });
-  clock = new ManualClock();
-  const metrics = new Metrics(store);
-  const controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: LEASE_MS });
-  await controlPlane.init();
+  server = await startTestServer({ prefix: 'gpuq-nodes-' });
+  ({ store, clock, app } = server);
   wakes = 0;
-  controlPlane.onWork = () => void wakes++;
-  const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: LEASE_MS, periodMs: 200 });
-  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: 'off', audit: new AuditLog(store, clock, log), dataDir: dir }, log, 1 << 20);
-  await app.ready();
+  server.controlPlane.onWork = () => void wakes++;
   const device = { index: 0, uuid: 'GPU-0', name: 'Fake GPU', simulated: true, memoryTotalMb: 81_920, pciBusId: null, healthy: true };
   await store.upsertNode({ id: 'gpu-1', hostname: 'gpu-1', labels: {}, cpus: 8, memoryMb: 65_536, maxRunning: 4, devices: [device], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });
 });
-afterEach(async () => {
-  await app.close();
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => server.close());
 
 const act = async (verb: string, node = 'gpu-1') => app.inject({ method: 'POST', url: `/v1/nodes/${node}/${verb}` });
 const listed = async () => (await app.inject({ method: 'GET', url: '/v1/nodes' })).json<{ nodes: { id: string; adminState: string; liveAttempts: number; drained: boolean | null }[] }>().nodes;

@@ -1,21 +1,12 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attemptArtifactsDir } from '../../agent/attempt-output.js';
 import { startLogServer, type LogServer } from '../../agent/log-server.js';
-import { ManualClock } from '../../core/clock.js';
 import type { AttemptOutput } from '../../core/job-output.js';
-import { openSqliteStore } from '../../store/sqlite/sqlite-store.js';
-import type { Store } from '../../store/store.js';
-import { AuditLog } from '../audit-log.js';
-import { ControlPlane } from '../control-plane.js';
-import { Metrics } from '../metrics.js';
-import { SchedulerLoop } from '../scheduler-loop.js';
-import { buildServer } from '../server.js';
+import { startTestServer, type TestServer } from '../test-server.js';
 
 /**
  * The result and artifact routes through inject() on a real server over a real SQLite store (auth off).
@@ -24,31 +15,23 @@ import { buildServer } from '../server.js';
  */
 
 const log = pino({ level: 'silent' });
+let server: TestServer;
 let dir: string;
-let store: Store;
-let clock: ManualClock;
-let controlPlane: ControlPlane;
-let app: FastifyInstance;
+let store: TestServer['store'];
+let clock: TestServer['clock'];
+let controlPlane: TestServer['controlPlane'];
+let app: TestServer['app'];
 let logServer: LogServer | null = null;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'gpuq-results-'));
-  store = await openSqliteStore({ dataDir: join(dir, 'server') });
-  clock = new ManualClock();
-  const metrics = new Metrics(store);
-  controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000 });
-  await controlPlane.init();
-  const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: 30_000, periodMs: 200 });
-  app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: 'off', audit: new AuditLog(store, clock, log), dataDir: join(dir, 'server') }, log, 1 << 20);
-  await app.ready();
+  server = await startTestServer({ prefix: 'gpuq-results-', dataDirIn: (d) => join(d, 'server') });
+  ({ dir, store, clock, controlPlane, app } = server);
   for (const id of ['local', 'remote']) await store.upsertNode({ id, hostname: id, labels: {}, cpus: 8, memoryMb: 65_536, maxRunning: 4, devices: [], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });
 });
 afterEach(async () => {
   await logServer?.close();
   logServer = null;
-  await app.close();
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
+  await server.close();
 });
 
 /** Runs one attempt of a new job on `nodeId` that leaves `files` in its artifacts dir (under `dataDir`) and reports `output`. */
