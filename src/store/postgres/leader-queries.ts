@@ -1,6 +1,7 @@
 import { NotLeaderError } from '../../core/errors.js';
 import type { Fence, LeaderLease } from '../leadership.js';
 import type { Sql } from './postgres-pool.js';
+import { LEASE_COLUMNS, leaseFromRow, type LeaseRow } from '../lease-row.js';
 
 /**
  * The leader lease (store/leadership.ts) on PostgreSQL: one row. A claim locks
@@ -10,8 +11,8 @@ import type { Sql } from './postgres-pool.js';
  * (and is then refused).
  */
 
-const SELECT_FOR_UPDATE = `SELECT holder, url, term, since, renewed_at, expires_at FROM leadership WHERE id = 1 FOR UPDATE`;
-const SELECT_LEASE = `SELECT holder, url, term, since, renewed_at, expires_at FROM leadership WHERE id = 1`;
+const SELECT_FOR_UPDATE = `SELECT ${LEASE_COLUMNS} FROM leadership WHERE id = 1 FOR UPDATE`;
+const SELECT_LEASE = `SELECT ${LEASE_COLUMNS} FROM leadership WHERE id = 1`;
 const SELECT_TERM_FOR_SHARE = `SELECT term FROM leadership WHERE id = 1 FOR SHARE`;
 /** $1 holder, $2 url, $3 term, $4 now, $5 expires_at. ON CONFLICT: two first claims at once; the second finds the row and changes nothing. */
 const INSERT_FIRST = `INSERT INTO leadership (id, holder, url, term, since, renewed_at, expires_at) VALUES (1, $1, $2, $3, $4, $4, $5)
@@ -22,19 +23,6 @@ const TAKE = `UPDATE leadership SET holder = $1, url = $2, term = $3, since = $4
 const RENEW = `UPDATE leadership SET expires_at = $1, renewed_at = $2 WHERE id = 1 AND term = $3`;
 /** $1 now, $2 holder, $3 term. */
 const RESIGN = `UPDATE leadership SET expires_at = least(expires_at, $1) WHERE id = 1 AND holder = $2 AND term = $3`;
-
-interface LeaseRow {
-  holder: string;
-  url: string | null;
-  term: number;
-  since: number;
-  renewed_at: number;
-  expires_at: number;
-}
-
-function leaseFromRow(r: LeaseRow): LeaderLease {
-  return { holder: r.holder, url: r.url, term: r.term, since: r.since, renewedAt: r.renewed_at, expiresAt: r.expires_at };
-}
 
 /** In a write transaction. */
 export async function claimLeadership(sql: Sql, holder: string, url: string | null, now: number, leaseMs: number, takeover = false): Promise<LeaderLease> {

@@ -1,10 +1,11 @@
 import type { Database } from 'better-sqlite3';
 import { NotLeaderError } from '../../core/errors.js';
 import type { Fence, LeaderLease } from '../leadership.js';
+import { LEASE_COLUMNS, leaseFromRow, type LeaseRow } from '../lease-row.js';
 
 /** The leader lease (store/leadership.ts) on SQLite: one row, read and written inside the caller's transaction. */
 
-const SELECT_LEASE = `SELECT holder, url, term, since, renewed_at, expires_at FROM leadership WHERE id = 1`;
+const SELECT_LEASE = `SELECT ${LEASE_COLUMNS} FROM leadership WHERE id = 1`;
 /** Parameters: holder, url, term, since, renewed_at, expires_at. */
 const UPSERT_LEASE = `INSERT INTO leadership (id, holder, url, term, since, renewed_at, expires_at) VALUES (1, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, url = excluded.url, term = excluded.term, since = excluded.since,
@@ -13,19 +14,6 @@ const UPSERT_LEASE = `INSERT INTO leadership (id, holder, url, term, since, rene
 const RENEW_LEASE = `UPDATE leadership SET expires_at = ?, renewed_at = ? WHERE id = 1 AND holder = ? AND term = ?`;
 /** Parameters: now, holder, term. */
 const RESIGN = `UPDATE leadership SET expires_at = min(expires_at, ?) WHERE id = 1 AND holder = ? AND term = ?`;
-
-interface LeaseRow {
-  holder: string;
-  url: string | null;
-  term: number;
-  since: number;
-  renewed_at: number;
-  expires_at: number;
-}
-
-export function leaseFromRow(r: LeaseRow): LeaderLease {
-  return { holder: r.holder, url: r.url, term: r.term, since: r.since, renewedAt: r.renewed_at, expiresAt: r.expires_at };
-}
 
 export function prepareLeaderQueries(db: Database) {
   const selectLease = db.prepare<[], LeaseRow>(SELECT_LEASE);
