@@ -26,8 +26,7 @@ afterEach(async () => {
   expect(leakedServers()).toBe(0);
 });
 afterAll(async () => {
-  for (const s of await schemas.leftovers()) await schemas.drop(s);
-  await schemas.end();
+  await schemas.dropAllAndEnd();
 });
 
 interface LeaderStatus {

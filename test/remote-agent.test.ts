@@ -20,8 +20,7 @@ afterEach(async () => {
   expect(leakedServers()).toBe(0);
 });
 afterAll(async () => {
-  for (const s of await schemas.leftovers()) await schemas.drop(s);
-  await schemas.end();
+  await schemas.dropAllAndEnd();
 });
 
 /** A control plane on a fresh schema, an admin client, and a way to start agents with an agent token. */

@@ -107,8 +107,7 @@ describe('results and artifacts of a remote agent (cluster mode)', () => {
     expect(leakedAgents()).toBe(0);
   });
   afterAll(async () => {
-    for (const s of await schemas.leftovers()) await schemas.drop(s);
-    await schemas.end();
+    await schemas.dropAllAndEnd();
   });
 
   it('proxies an artifact from the agent that ran the job, as logs are; an agent that is gone is NODE_UNREACHABLE', async () => {

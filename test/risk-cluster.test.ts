@@ -19,8 +19,7 @@ let server: GpuqProcess | undefined;
 afterAll(async () => {
   for (const a of agents) await a.stop();
   await server?.stop();
-  for (const s of await schemas.leftovers()) await schemas.drop(s);
-  await schemas.end();
+  await schemas.dropAllAndEnd();
 });
 
 const portfolio = {

@@ -75,4 +75,10 @@ export class TestSchemas {
   async end(): Promise<void> {
     await this.admin.end();
   }
+
+  /** For a test file's afterAll: drops what its servers left (they keep their schemas while running), then disconnects. */
+  async dropAllAndEnd(): Promise<void> {
+    for (const s of await this.leftovers()) await this.drop(s);
+    await this.end();
+  }
 }
