@@ -19,9 +19,10 @@ import type { ServerContext } from '../server-context.js';
 export function resultRoutes(app: FastifyInstance, ctx: ServerContext): void {
   /** The output asked for, or NOT_FOUND saying why there is none. */
   async function outputOf(jobId: number, attempt: number | undefined): Promise<JobOutput> {
-    const job = await ctx.controlPlane.getJob(jobId);
     const out = await ctx.store.getJobOutput(jobId, attempt);
     if (out) return out;
+    // None: say why (and JOB_NOT_FOUND for a job that does not exist).
+    const job = await ctx.controlPlane.getJob(jobId);
     if (attempt !== undefined) throw new GpuqError('NOT_FOUND', `job ${jobId} attempt ${attempt} reported no result or artifacts (it has not ended, ran nothing, or was lost with its agent)`);
     throw new GpuqError('NOT_FOUND', `job ${jobId} has no result yet: no attempt of it has ended and reported one (the job is ${job.state})`);
   }
