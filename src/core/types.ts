@@ -125,7 +125,6 @@ export interface NodeInfo {
 }
 
 export type NodeAdminState = 'active' | 'cordoned' | 'draining';
-export const NODE_ADMIN_STATES = ['active', 'cordoned', 'draining'] as const satisfies readonly NodeAdminState[];
 
 /** What an agent reports of its node when it registers: everything but the operator's admin state. */
 export type NodeRegistration = Omit<NodeInfo, 'adminState'>;

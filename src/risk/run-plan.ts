@@ -14,7 +14,7 @@ import { validatePortfolio, type Portfolio } from './portfolio.js';
 import { tailKeep } from './statistics.js';
 import { histogramSpec, type HistogramSpec } from './tail-merge.js';
 
-export const RUN_PLAN_FORMAT = 'gpuq-risk-run/1';
+const RUN_PLAN_FORMAT = 'gpuq-risk-run/1';
 
 export interface BlockRange {
   shard: number;

@@ -13,7 +13,7 @@ import { formatReport, type RiskReport } from './report.js';
 import { readPlan, readShardOutput, resultFile, writeAtomic } from './run-dir.js';
 
 
-export function reduceRun(runDir: string): RiskReport {
+function reduceRun(runDir: string): RiskReport {
   const plan = readPlan(runDir);
   const outputs = plan.ranges.map((r) => readShardOutput(runDir, plan, r.shard));
   const p = plan.portfolio;

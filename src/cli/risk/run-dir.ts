@@ -10,10 +10,10 @@ import type { RangeOutput } from '../../risk/engine.js';
 import { decodeRange, encodeRange } from '../../risk/range-file.js';
 import { parseRunPlan, type RiskRunPlan } from '../../risk/run-plan.js';
 
-export const planFile = (dir: string) => path.join(dir, 'run.json');
-export const shardFile = (dir: string, shard: number) => path.join(dir, `shard-${String(shard).padStart(4, '0')}.bin`);
+const planFile = (dir: string) => path.join(dir, 'run.json');
+const shardFile = (dir: string, shard: number) => path.join(dir, `shard-${String(shard).padStart(4, '0')}.bin`);
 export const resultFile = (dir: string) => path.join(dir, 'result.json');
-export const progressFile = (dir: string, shard: number) => path.join(dir, `shard-${String(shard).padStart(4, '0')}.progress`);
+const progressFile = (dir: string, shard: number) => path.join(dir, `shard-${String(shard).padStart(4, '0')}.progress`);
 
 /** Writes `data` to `file` through a temporary file in the same directory and a rename. */
 export function writeAtomic(file: string, data: string | Uint8Array): void {

@@ -23,7 +23,7 @@ export interface ShardLayout {
 export class ShardLayoutError extends Error {}
 
 /** The reduce job depends on every shard job, and a job may depend on at most this many. */
-export const MAX_SHARDS = LIMITS.maxDependencies;
+const MAX_SHARDS = LIMITS.maxDependencies;
 
 export function shardLayout(nodes: readonly NodeCapacity[], o: { shards: 'auto' | number; gpusPerShard?: number; blocks: number }): ShardLayout {
   if (nodes.length === 0) throw new ShardLayoutError('no node is up and schedulable to run the shards (gpuq nodes)');
