@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitForJobs } from '../src/cli/commands/wait.js';
@@ -33,8 +33,11 @@ describe('results and artifacts on gpuq up', () => {
   });
 
   it('returns the result as the job wrote it and its artifacts, through the API and the CLI', async () => {
-    const { job } = await gpuq.client.submit({ name: 'writer', ...writer });
+    // It writes once told to, so the result is asked for while it surely has none.
+    const go = path.join(tempDir(), 'go');
+    const { job } = await gpuq.client.submit({ name: 'writer', shell: `while [ ! -f ${go} ]; do sleep 0.02; done; ${writer.shell}` });
     expect(await gpuq.client.result(job.id).catch((e: unknown) => e)).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    writeFileSync(go, '');
     expect((await finish(gpuq.client, job.id)).state).toBe('succeeded');
 
     const raw = await (await fetch(`${gpuq.url}/v1/jobs/${job.id}/result`)).text();
