@@ -123,6 +123,71 @@ async function idleLatency() {
   }
 }
 
+/** Reads GET /v1/events?types=job.state (after `after`) and calls `onEvent(event, receivedAtMs)` for each; returns a stop function. */
+async function followFeed(url, after, onEvent) {
+  const stop = new AbortController();
+  const res = await fetch(`${url}/v1/events?types=job.state&after=${after}`, { signal: stop.signal });
+  const decoder = new TextDecoder();
+  (async () => {
+    let buffer = '';
+    try {
+      for await (const chunk of res.body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block.split('\n').find((l) => l.startsWith('data: '));
+          if (data) onEvent(JSON.parse(data.slice(6)), Date.now());
+        }
+      }
+    } catch {
+      // stopped
+    }
+  })();
+  return () => stop.abort();
+}
+
+async function feed() {
+  const g = await startGpuq();
+  try {
+    // Delivery latency: a noop job's end, from its commit (the event's time) to a client following the stream.
+    const N = 200;
+    const { lastEventId } = await api(g.url, 'GET', '/v1/events?follow=false&limit=1');
+    const seen = new Map();
+    const stop = await followFeed(g.url, lastEventId, (e, at) => {
+      if (e.to === 'succeeded') seen.set(e.jobId, at - e.at);
+    });
+    for (let i = 0; i < N + 10; i++) {
+      const { job } = await api(g.url, 'POST', '/v1/jobs', { type: 'noop' });
+      while (!seen.has(job.id)) await new Promise((r) => setTimeout(r, 1));
+    }
+    stop();
+    const lat = [...seen.values()].slice(10).sort((a, b) => a - b);
+    // A burst: 20,000 noop jobs while a client follows; how far behind the stream is when the last job has ended.
+    const B = 20_000;
+    const { lastEventId: before } = await api(g.url, 'GET', '/v1/events?follow=false&limit=1');
+    let received = 0;
+    let lastAt = 0;
+    const stopBurst = await followFeed(g.url, before, (e, at) => {
+      received++;
+      lastAt = at;
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < B; i += 1000) await api(g.url, 'POST', '/v1/jobs', { jobs: Array.from({ length: 1000 }, () => ({ type: 'noop' })) });
+    await waitIdle(g.url);
+    const idleAt = Date.now();
+    while (received < B * 4) await new Promise((r) => setTimeout(r, 5));
+    stopBurst();
+    const seconds = (performance.now() - t0) / 1000;
+    results.feed = { jobs: N, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), burstJobs: B, burstEvents: received, burstSeconds: seconds, lagAfterIdleMs: Math.max(0, lastAt - idleAt) };
+    rows.push({ benchmark: `event feed: job end → a following client, ${N} sequential noop jobs`, result: `p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms`, target: 'record' });
+    rows.push({ benchmark: `event feed: ${B} noop jobs (${received} events) followed live`, result: `${Math.round(received / seconds)} events/s; stream ${Math.max(0, lastAt - idleAt)} ms behind at the end`, target: 'keeps up' });
+  } finally {
+    await g.stop();
+  }
+}
+
 async function memory() {
   const N = 100_000;
   const g = await startGpuq(['--fake-gpus', '1']);
@@ -142,7 +207,7 @@ async function memory() {
   }
 }
 
-const all = { noop: noopThroughput, exec: execThroughput, makespan, latency: idleLatency, memory };
+const all = { noop: noopThroughput, exec: execThroughput, makespan, latency: idleLatency, feed, memory };
 for (const [name, fn] of Object.entries(all)) {
   if (only && only !== name) continue;
   process.stderr.write(`running ${name}…\n`);

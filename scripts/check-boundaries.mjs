@@ -54,6 +54,28 @@ for (const f of files) {
   graph.set(f, imports.filter((i) => i.startsWith('.')).map((i) => path.resolve(path.dirname(f), i).replace(/\.js$/, '.ts')));
 }
 
+// The web dashboard (web/src, ADR 0013) runs in a browser: Preact, its own modules, and only the pure parts of the
+// server's code it shares (core/ and the SDK), never node:* or the server's modules.
+const webRoot = path.resolve(root, '..', 'web', 'src');
+(function walkWeb(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walkWeb(p);
+    else if (/\.tsx?$/.test(e.name)) {
+      const r = path.relative(path.resolve(root, '..'), p);
+      for (const i of importsOf(readFileSync(p, 'utf8'))) {
+        if (!i.startsWith('.')) {
+          if (!/^preact(\/hooks)?$/.test(i) && !i.endsWith('.css')) problems.push(`${r}: the dashboard imports "${i}"; it may import preact only`);
+          continue;
+        }
+        const target = path.resolve(path.dirname(p), i);
+        const ok = target.startsWith(webRoot) || target.startsWith(path.join(root, 'core')) || target.startsWith(path.join(root, 'sdk'));
+        if (!ok) problems.push(`${r}: the dashboard imports "${i}"; of the server's code it may import src/core/ and src/sdk/ only`);
+      }
+    }
+  }
+})(webRoot);
+
 // Import cycles (type-only imports count too: they tangle modules all the same).
 const state = new Map();
 const stack = [];
@@ -74,4 +96,4 @@ if (problems.length) {
   console.error(`boundary check failed:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   process.exit(1);
 }
-console.log(`boundary check: ${files.length} files, core pure, SQL only in store/, drivers only in their store, env only in config.ts, no import cycles`);
+console.log(`boundary check: ${files.length} files, core pure, the dashboard on core/ and the SDK only, SQL only in store/, drivers only in their store, env only in config.ts, no import cycles`);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ValidationError } from './core/errors.js';
 import { zodIssues } from './core/job-spec.js';
+import { DEFAULT_SLO_THRESHOLDS, type SloThresholds } from './core/slo-report.js';
 
 /**
  * The one place that reads the environment. Options come from the CLI flags
@@ -51,6 +52,11 @@ const serverConfigSchema = z.strictObject({
   retentionDays: z.number().gt(0).max(3650).default(7),
   /** Audit log entries are purged this long after they were recorded. @default 365 */
   auditRetentionDays: z.number().gt(0).max(36500).default(365),
+  /**
+   * Events of the event feed (GET /v1/events) are kept this long: a client that reconnects with an older
+   * Last-Event-ID is told to resync. @default 24
+   */
+  eventRetentionHours: z.number().gt(0).max(87600).default(24),
   /** A running attempt whose lease is not renewed for this long is reclaimed. @default 30 */
   leaseSeconds: z.number().min(1).max(3600).default(30),
   /**
@@ -64,10 +70,28 @@ const serverConfigSchema = z.strictObject({
   heartbeatSeconds: z.number().gt(0).max(600).default(2),
   /** How often device telemetry is sampled. @default 5 */
   telemetrySeconds: z.number().gt(0).max(3600).default(5),
+  /**
+   * GPU idle detection (core/gpu-usage.ts): a running attempt whose GPUs all stay under this utilization
+   * (percent) for idleMinutes is flagged idle (a job.idle event, the gpuq_attempts_idle gauge). Every agent
+   * applies the policy of the server it registers with. @default 5
+   */
+  idleUtilizationPct: z.number().min(0).max(100).default(5),
+  /** How long an attempt's GPUs must stay under idleUtilizationPct to be flagged idle. @default 10 */
+  idleMinutes: z.number().gt(0).max(10_080).default(10),
+  /** Cancel the job of an attempt flagged idle, with a reason saying why (gpuq_idle_cancels_total). @default false */
+  idleCancel: z.boolean().default(false),
   /** Per-attempt log size cap. @default 64 */
   logCapMb: z.number().gt(0).max(1_000_000).default(64),
   /** Time between SIGTERM and SIGKILL when a job is cancelled or times out. @default 10 */
   killGraceSeconds: z.number().min(0).max(3600).default(10),
+  /** SLO report objective (GET /v1/report, core/slo-report.ts): job success rate at least this, in percent. @default 98 */
+  sloSuccessPct: z.number().min(0).max(100).default(DEFAULT_SLO_THRESHOLDS.successPct),
+  /** SLO report objective: queue wait p95 (submit → first start) at most this many seconds. @default 300 */
+  sloQueueWaitP95Seconds: z.number().min(0).max(31_536_000).default(DEFAULT_SLO_THRESHOLDS.queueWaitP95Seconds),
+  /** SLO report objective: GPU utilization over all GPU time (capacity × range) at least this, in percent. @default 70 */
+  sloGpuUtilizationMinPct: z.number().min(0).max(100).default(DEFAULT_SLO_THRESHOLDS.gpuUtilizationMinPct),
+  /** SLO report objective: GPU utilization over all GPU time at most this, in percent. @default 90 */
+  sloGpuUtilizationMaxPct: z.number().min(0).max(100).default(DEFAULT_SLO_THRESHOLDS.gpuUtilizationMaxPct),
   /** This machine's node name. @default os.hostname() */
   nodeName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/).default(os.hostname()),
   /** CPU cores and memory the local node offers to jobs that reserve them. */
@@ -133,10 +157,23 @@ export function loadServerConfig(options: ServerOptions, env: NodeJS.ProcessEnv 
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const r = serverConfigSchema.safeParse({ ...fromEnv, ...defined });
   if (!r.success) throw new ValidationError(zodIssues(r.error));
+  if (r.data.sloGpuUtilizationMinPct > r.data.sloGpuUtilizationMaxPct) {
+    throw new ValidationError([{ path: 'sloGpuUtilizationMinPct', message: `must be at most sloGpuUtilizationMaxPct (${r.data.sloGpuUtilizationMaxPct})` }]);
+  }
   if (r.data.leaderRenewSeconds >= r.data.leaderLeaseSeconds) {
     throw new ValidationError([{ path: 'leaderRenewSeconds', message: `must be less than leaderLeaseSeconds (${r.data.leaderLeaseSeconds}): the leader renews its lease before it runs out` }]);
   }
   return Object.freeze({ ...r.data, auth: authMode(r.data.host, r.data.auth), dataDir: path.resolve(r.data.dataDir) });
+}
+
+/** The SLO report's objectives, from the server options. */
+export function sloThresholds(config: ServerConfig): SloThresholds {
+  return Object.freeze({
+    successPct: config.sloSuccessPct,
+    queueWaitP95Seconds: config.sloQueueWaitP95Seconds,
+    gpuUtilizationMinPct: config.sloGpuUtilizationMinPct,
+    gpuUtilizationMaxPct: config.sloGpuUtilizationMaxPct,
+  });
 }
 
 /** True for addresses only this machine can reach. */

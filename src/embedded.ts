@@ -5,7 +5,7 @@ import { agentOptions } from './agent/agent-options.js';
 import { LocalAgent } from './agent/local-agent.js';
 import { discoverDevices } from './agent/devices/discovery.js';
 import { defaultLauncherCount, LauncherPool } from './agent/launcher/launcher-pool.js';
-import { defaultMaxRunning, type ServerConfig } from './config.js';
+import { defaultMaxRunning, sloThresholds, type ServerConfig } from './config.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { AuditLog } from './control-plane/audit-log.js';
 import { announceAuth } from './control-plane/auth.js';
@@ -14,6 +14,7 @@ import { Housekeeping } from './control-plane/housekeeping.js';
 import { LeaderElection } from './control-plane/leader-election.js';
 import { Metrics } from './control-plane/metrics.js';
 import { SchedulerLoop } from './control-plane/scheduler-loop.js';
+import { FeedWatch } from './control-plane/feed-follow.js';
 import { buildServer } from './control-plane/server.js';
 import { openStore } from './store/open-store.js';
 import { VERSION } from './version.js';
@@ -37,7 +38,8 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
   await announceAuth(config.auth, store, log.child({ component: 'auth' }), `gpuq token create --role admin --name admin ${config.databaseUrl === undefined ? `--data-dir ${config.dataDir}` : '--database-url <this server\'s URL>'}`);
   const metrics = new Metrics(store);
   const leaseMs = config.leaseSeconds * 1000;
-  const controlPlane = new ControlPlane(store, clock, metrics, log.child({ component: 'control-plane' }), { leaseMs });
+  const idle = { policy: { utilizationPct: config.idleUtilizationPct, idleMs: config.idleMinutes * 60_000 }, cancel: config.idleCancel };
+  const controlPlane = new ControlPlane(store, clock, metrics, log.child({ component: 'control-plane' }), { leaseMs, idle });
   await controlPlane.init();
   const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log.child({ component: 'scheduler' }), { batchSize: 2000, leaseMs, periodMs: 200 });
   controlPlane.onWork = () => scheduler.wake();
@@ -47,6 +49,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     retentionMs: config.retentionDays * 86_400_000,
     auditRetentionMs: config.auditRetentionDays * 86_400_000,
     telemetryRetentionMs: 86_400_000,
+    eventRetentionMs: config.eventRetentionHours * 3_600_000,
     purgeEveryMs: 3_600_000,
   });
 
@@ -54,8 +57,9 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
   const local = config.agent ? await startLocalAgent(config, controlPlane, clock, log) : null;
   if (!local) log.info('no local agent (--no-agent): jobs run on the nodes of `gpuq agent` hosts');
 
+  const feed = new FeedWatch(store);
   const replicaId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
+  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), feed, slo: sloThresholds(config), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
@@ -105,6 +109,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
         local?.detach();
         await election.stop();
         await app.close();
+        feed.close();
         await local?.stop();
         await store.close();
       })();

@@ -98,7 +98,7 @@ describe('HTTP API', () => {
     expect(text).toMatch(/^gpuq_attempt_run_seconds_count\{queue="default"\} [1-9]/m);
     expect(text).toMatch(/^gpuq_scheduler_loop_seconds_count [1-9]/m);
     expect(text).toMatch(/^gpuq_lease_reclaims_total 0$/m);
-    expect(text).toMatch(/^gpuq_device_utilization_ratio\{node="box-a",device="0",simulated="true"\}/m);
+    expect(text).toMatch(/^gpuq_device_utilization_ratio\{node="box-a",device="0",simulated="true",job_id="\d*",queue="[^"]*"\}/m);
     expect(text).toMatch(/^gpuq_device_temperature_celsius\{/m);
     expect(text).toMatch(/^gpuq_device_memory_used_bytes\{/m);
   });

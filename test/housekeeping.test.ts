@@ -26,7 +26,7 @@ beforeEach(async () => {
   controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000, random: () => 0.5 });
   await controlPlane.init();
   controlPlane.setLeader({ term: (await store.claimLeadership('test', null, clock.now(), 3_600_000)).term });
-  housekeeping = new Housekeeping(store, controlPlane, clock, log, { reclaimEveryMs: 1000, nodeDownAfterMs: 10_000, retentionMs: 7 * DAY, telemetryRetentionMs: DAY, auditRetentionMs: 30 * DAY, purgeEveryMs: 3_600_000 });
+  housekeeping = new Housekeeping(store, controlPlane, clock, log, { reclaimEveryMs: 1000, nodeDownAfterMs: 10_000, retentionMs: 7 * DAY, telemetryRetentionMs: DAY, auditRetentionMs: 30 * DAY, eventRetentionMs: DAY, purgeEveryMs: 3_600_000 });
   await controlPlane.register({ id: 'n1', hostname: 'n1', labels: {}, cpus: 4, memoryMb: 1024, maxRunning: 8, devices: [], incarnation: 'x', lastHeartbeatAt: clock.now(), state: 'up' });
 });
 afterEach(async () => {

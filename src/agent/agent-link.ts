@@ -1,3 +1,4 @@
+import type { GpuUsage, IdlePolicy } from '../core/gpu-usage.js';
 import type { DeviceTelemetry, NodeRegistration } from '../core/types.js';
 import type { AssignedAttempt, EndReport, ReportResult, StartReport } from '../store/store.js';
 
@@ -13,13 +14,27 @@ export interface ControlPlaneLink {
    * Registers (or re-registers) the node; returns the attempts the store still holds live on it, and how
    * long a lease lasts without renewal (an agent out of touch for longer may have had attempts reclaimed).
    */
-  register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs?: number }>;
-  /** Renews the leases of running attempts; returns the ids the control plane still considers live. */
-  heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[]): Promise<{ liveAttemptIds: number[] }>;
+  register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs?: number; idlePolicy?: IdlePolicy }>;
+  /**
+   * Renews the leases of running attempts; returns the ids the control plane still considers live. With the
+   * telemetry come the live GPU figures and idle flags of the running attempts that hold GPUs (`usage`).
+   */
+  heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage?: AttemptUsageReport[]): Promise<{ liveAttemptIds: number[] }>;
   reportStarted(reports: StartReport[]): Promise<ReportResult[]>;
   reportEnded(reports: EndReport[]): Promise<ReportResult[]>;
   /** The agent stops cleanly: its node (as registered by this incarnation) takes no new work until it registers again. Resolves whether it was marked down. */
   leave(nodeId: string, incarnation: string): Promise<boolean>;
+}
+
+/**
+ * A running attempt's GPU accounting so far (core/gpu-usage.ts), as its agent reports it with telemetry:
+ * each GPU's figures, and since when all its GPUs have been idle when they have been for the idle time
+ * (null: not flagged idle).
+ */
+export interface AttemptUsageReport {
+  attemptId: number;
+  idleSince: number | null;
+  gpuUsage: GpuUsage[];
 }
 
 /** What the control plane calls on an agent. */

@@ -2,7 +2,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
 import type { DeviceTelemetry, NodeRegistration } from '../core/types.js';
 import type { EndReport, ReportResult, StartReport } from '../store/store.js';
-import { MAX_REPORT_BYTES_PER_REQUEST, MAX_REPORTS_PER_REQUEST, type ControlPlaneLink, type WorkBatch } from './agent-link.js';
+import type { IdlePolicy } from '../core/gpu-usage.js';
+import { MAX_REPORT_BYTES_PER_REQUEST, MAX_REPORTS_PER_REQUEST, type AttemptUsageReport, type ControlPlaneLink, type WorkBatch } from './agent-link.js';
 
 /** The control plane could not be reached: no connection, a timeout, or a server answering 502/503/504. Worth retrying. */
 export class ControlPlaneUnreachableError extends Error {
@@ -77,22 +78,22 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
     return this.o.servers[this.current]!;
   }
 
-  async register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs?: number }> {
+  async register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs?: number; idlePolicy?: IdlePolicy }> {
     // The server sets these two; the agent's clock is not the control plane's.
     const { lastHeartbeatAt: _at, state: _state, ...described } = node;
     const server = this.current;
-    const res = await this.send<{ sessionId: string; liveAttemptIds: number[]; leaseMs?: number }>('POST', '/v1/agents/register', {
+    const res = await this.send<{ sessionId: string; liveAttemptIds: number[]; leaseMs?: number; idlePolicy?: IdlePolicy }>('POST', '/v1/agents/register', {
       node: described,
       ...(this.o.logEndpoint ? { logUrl: this.o.logEndpoint.url, logSecret: this.o.logEndpoint.secret } : {}),
     });
     this.session = { id: res.sessionId, server };
     this.nodeId = node.id;
-    return { liveAttemptIds: res.liveAttemptIds, leaseMs: res.leaseMs };
+    return { liveAttemptIds: res.liveAttemptIds, leaseMs: res.leaseMs, idlePolicy: res.idlePolicy };
   }
 
-  heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[]): Promise<{ liveAttemptIds: number[] }> {
+  heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage: AttemptUsageReport[] = []): Promise<{ liveAttemptIds: number[] }> {
     // Not retried here: the next heartbeat is the retry.
-    return this.send('POST', `/v1/agents/${encodeURIComponent(nodeId)}/heartbeat`, { runningAttemptIds, telemetry });
+    return this.send('POST', `/v1/agents/${encodeURIComponent(nodeId)}/heartbeat`, { runningAttemptIds, telemetry, ...(usage.length > 0 ? { usage } : {}) });
   }
 
   reportStarted(reports: StartReport[]): Promise<ReportResult[]> {

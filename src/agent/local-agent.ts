@@ -8,6 +8,8 @@ import type { AssignedAttempt, EndReport, StartReport } from '../store/store.js'
 import type { AgentControl, ControlPlaneLink } from './agent-link.js';
 import { TelemetrySampler, type DeviceSource } from './devices/discovery.js';
 import { attemptLogPath } from './log-files.js';
+import { AttemptUsage } from './attempt-usage.js';
+import type { FakeDeviceLoad } from './devices/fake-gpus.js';
 import type { ExecResult, RunningAttempt } from './executor.js';
 import type { AttemptLauncher } from './launcher/protocol.js';
 import { attemptMarker, killAttemptProcesses } from './process-tree.js';
@@ -70,6 +72,8 @@ export class LocalAgent implements AgentControl {
   /** Heartbeats sent and not answered yet. */
   private readonly beats = new Set<Promise<unknown>>();
   private sampler: TelemetrySampler | null = null;
+  /** GPU accounting of the running attempts (attempt-usage.ts): live with the telemetry, final with their ends. */
+  private readonly usage = new AttemptUsage();
   private incarnation = '';
   /** When the last heartbeat that renewed leases was sent (this agent's clock). */
   private lastRenewedAt = 0;
@@ -97,8 +101,9 @@ export class LocalAgent implements AgentControl {
     const devices = this.options.devices.devices;
     this.incarnation = `${process.pid}-${Math.round(this.clock.now())}`;
     const sentAt = this.clock.now();
-    const { liveAttemptIds, leaseMs } = await this.link.register(this.nodeInfo(devices));
+    const { liveAttemptIds, leaseMs, idlePolicy } = await this.link.register(this.nodeInfo(devices));
     this.noteLease(sentAt, leaseMs);
+    if (idlePolicy) this.usage.setPolicy(idlePolicy);
     // Reported lost here: a hand-over of one of them that was already on its way must not run it.
     for (const id of liveAttemptIds) this.finished.add(id);
     if (liveAttemptIds.length > 0) {
@@ -116,8 +121,10 @@ export class LocalAgent implements AgentControl {
       this.log.warn({ attempts: liveAttemptIds.length, orphanProcessesKilled: killed }, 'reclaimed attempts of the previous run of this agent');
     }
     this.sampler = new TelemetrySampler(this.options.devices, this.options.telemetryMs, (samples) => {
-      void this.beat(this.nodeId, [], samples).catch((e: unknown) => this.log.error({ err: e }, 'telemetry report failed'));
-    }, () => this.busyDevices(), { now: () => this.clock.now(), onError: (e) => this.log.warn({ err: e }, 'telemetry sample failed') });
+      // With each sample: its running attempts' GPU figures so far and idle flags.
+      this.usage.add(samples);
+      void this.beat(this.nodeId, [], samples, this.usage.live(this.clock.now())).catch((e: unknown) => this.log.error({ err: e }, 'telemetry report failed'));
+    }, () => this.deviceLoads(), { now: () => this.clock.now(), onError: (e) => this.log.warn({ err: e }, 'telemetry sample failed') });
     this.sampler.start();
     void this.sampler.sampleNow();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.options.heartbeatMs);
@@ -134,8 +141,9 @@ export class LocalAgent implements AgentControl {
   async reconnect(): Promise<void> {
     const asked = this.reportableIds();
     const sentAt = this.clock.now();
-    const { liveAttemptIds, leaseMs } = await this.link.register(this.nodeInfo(this.options.devices.devices));
+    const { liveAttemptIds, leaseMs, idlePolicy } = await this.link.register(this.nodeInfo(this.options.devices.devices));
     this.noteLease(sentAt, leaseMs);
+    if (idlePolicy) this.usage.setPolicy(idlePolicy);
     this.reconcile(asked, new Set(liveAttemptIds));
   }
 
@@ -228,6 +236,7 @@ export class LocalAgent implements AgentControl {
     r.started.then(
       (s) => {
         this.started.push({ attemptId: a.attemptId, pid: s.pid, logPath, startedAt: s.startedAt });
+        if (this.running.has(a.attemptId)) this.usage.start(a.attemptId, a.devices, s.startedAt, a.spec.env);
         this.scheduleFlush();
       },
       () => {},
@@ -242,6 +251,7 @@ export class LocalAgent implements AgentControl {
     this.cancelReasons.delete(attemptId);
     const lost = this.lostReasons.get(attemptId);
     this.lostReasons.delete(attemptId);
+    const gpuUsage = this.usage.finish(attemptId, res.endedAt);
     if (this.reclaimed.delete(attemptId)) {
       // Reclaimed: the control plane has ended it already, and its job may run elsewhere. Nothing to report.
       this.dropReports(attemptId);
@@ -262,6 +272,7 @@ export class LocalAgent implements AgentControl {
       signal: res.signal,
       endedAt: res.endedAt,
       ...(res.output !== undefined ? { output: res.output } : {}),
+      ...(gpuUsage !== undefined ? { gpuUsage } : {}),
     });
     this.scheduleFlush();
   }
@@ -376,10 +387,11 @@ export class LocalAgent implements AgentControl {
     if (leaseMs !== undefined) this.staleAfterMs = leaseMs / 2;
   }
 
-  private busyDevices(): Set<number> {
-    const busy = new Set<number>();
-    for (const r of this.running.values()) for (const d of r.devices) busy.add(d);
-    return busy;
+  /** What holds each device now, for simulated telemetry: the running attempts' scripted loads; one not started yet is plainly busy. */
+  private deviceLoads(): Map<number, FakeDeviceLoad> {
+    const loads = this.usage.loads();
+    for (const r of this.running.values()) for (const d of r.devices) if (!loads.has(d)) loads.set(d, { startedAt: this.clock.now(), script: null });
+    return loads;
   }
 
   private nodeInfo(devices: Device[]): NodeRegistration {

@@ -7,6 +7,7 @@ import { artifactsCommand } from './commands/artifacts.js';
 import { auditCommand } from './commands/audit.js';
 import { cancelCommand } from './commands/cancel.js';
 import { dlqCommand } from './commands/dlq.js';
+import { eventsCommand } from './commands/events.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { demoCommand } from './commands/demo.js';
@@ -14,6 +15,7 @@ import { drainCommand, resumeCommand } from './commands/maintenance.js';
 import { nodeCommand } from './commands/node.js';
 import { nodesCommand } from './commands/nodes.js';
 import { probeCommand } from './commands/probe.js';
+import { reportCommand } from './commands/report.js';
 import { resultCommand } from './commands/result.js';
 import { riskCommand } from './commands/risk.js';
 import { showCommand } from './commands/show.js';
@@ -24,7 +26,7 @@ import { waitCommand } from './commands/wait.js';
 import { EXIT } from './exit-codes.js';
 
 /** Every command, in the order `gpuq --help` lists them. */
-export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, resultCommand, artifactsCommand, cancelCommand, waitCommand, nodesCommand, nodeCommand, dlqCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, agentCommand, riskCommand, demoCommand];
+export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, resultCommand, artifactsCommand, cancelCommand, waitCommand, eventsCommand, nodesCommand, nodeCommand, dlqCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, reportCommand, agentCommand, riskCommand, demoCommand];
 
 const program = new Command('gpuq')
   .description('gpuq: a GPU job orchestrator. Queue GPU work; each job gets its own GPUs, failures retry into a dead-letter queue, nothing is lost.')

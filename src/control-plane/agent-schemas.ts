@@ -69,9 +69,30 @@ export const leaveBody = z.strictObject({
   incarnation: z.string().min(1).max(200),
 });
 
+/** One GPU's figures (core/gpu-usage.ts GpuUsage). */
+const gpuUsageEntry = z.strictObject({
+  device: z.int().min(0).max(1023),
+  gpuSeconds: z.number().nonnegative(),
+  meanUtilizationPct: z.number().min(0).max(100).nullable(),
+  peakUtilizationPct: z.number().min(0).max(100).nullable(),
+  peakMemoryMb: z.number().nonnegative().nullable(),
+  idleSeconds: z.number().nonnegative(),
+  samples: z.int().nonnegative(),
+});
+
+/** An attempt's GPUs' figures: one entry per device, each device once. */
+const gpuUsage = z
+  .array(gpuUsageEntry)
+  .max(1024)
+  .refine((us) => new Set(us.map((u) => u.device)).size === us.length, 'each device at most once');
+
+/** A running attempt's live figures and idle flag (agent-link.ts AttemptUsageReport). */
+const usageReport = z.strictObject({ attemptId, idleSince: time.nullable(), gpuUsage });
+
 export const heartbeatBody = z.strictObject({
   runningAttemptIds: z.array(attemptId).max(100_000),
   telemetry: z.array(telemetry).max(10_000).default([]),
+  usage: z.array(usageReport).max(100_000).default([]),
 });
 
 
@@ -116,6 +137,7 @@ const endReport = z.strictObject({
   signal: z.string().max(32).nullable(),
   endedAt: time,
   output: output.optional(),
+  gpuUsage: gpuUsage.optional(),
 });
 
 export const endedBody = z.strictObject({ reports: z.array(endReport).min(1).max(MAX_REPORTS) });

@@ -38,7 +38,9 @@ afterEach(async () => {
 /** A request that reaches the route's access check: path parameters filled in, a JSON body where one is expected. */
 function probe(key: string): { method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: object } {
   const [method, path] = key.split(' ') as ['GET' | 'POST' | 'DELETE', string];
-  const url = path.replace(':id', path.startsWith('/v1/tokens') ? 'tok_0000000000000000' : '987654').replace(':queue', 'nothing-here').replace(':node', 'n1').replace(':index', '0');
+  const filled = path.replace(':id', path.startsWith('/v1/tokens') ? 'tok_0000000000000000' : '987654').replace(':queue', 'nothing-here').replace(':node', 'n1').replace(':index', '0');
+  // The event stream follows forever: its JSON page answers, and is guarded by the same action.
+  const url = filled === '/v1/events' ? '/v1/events?follow=false' : filled;
   return method === 'POST' ? { method, url, payload: {} } : { method, url };
 }
 
@@ -47,7 +49,7 @@ describe('access control of every route', () => {
     await serve('required');
     const declared = [...app.routeAccess];
     expect(declared.length).toBeGreaterThan(15);
-    expect(Object.fromEntries(declared.filter(([, a]) => a === 'public'))).toEqual({ 'GET /healthz': 'public', 'GET /health/ready': 'public', 'GET /v1/openapi.json': 'public' });
+    expect(Object.fromEntries(declared.filter(([, a]) => a === 'public'))).toEqual({ 'GET /healthz': 'public', 'GET /health/ready': 'public', 'GET /v1/openapi.json': 'public', 'GET /': 'public', 'GET /ui': 'public', 'GET /ui/*': 'public' });
     const doc = (await app.inject({ url: '/v1/openapi.json' })).json<{ paths: Record<string, Record<string, { 'x-gpuq-action': string; security: unknown[] }>> }>();
     for (const [key, access] of declared) {
       const [method, path] = key.split(' ');

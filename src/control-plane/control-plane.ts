@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { AuditOf } from '../store/access-store.js';
-import type { AgentControl, ControlPlaneLink } from '../agent/agent-link.js';
+import type { AgentControl, AttemptUsageReport, ControlPlaneLink } from '../agent/agent-link.js';
+import type { IdlePolicy } from '../core/gpu-usage.js';
+import { DEFAULT_IDLE_SETTINGS, GpuAccounting, type IdleSettings } from './gpu-accounting.js';
 import { AgentFeed } from './agent-feed.js';
 import type { JobOwner } from '../core/access.js';
 import type { Clock } from '../core/clock.js';
@@ -20,6 +22,8 @@ const FEED_POLL_MS = 5000;
 export interface ControlPlaneOptions {
   leaseMs: number;
   random?: () => number;
+  /** GPU idle detection (gpu-accounting.ts): the policy agents apply, and whether idle attempts' jobs are cancelled. @default DEFAULT_IDLE_SETTINGS */
+  idle?: IdleSettings;
 }
 
 interface InFlight {
@@ -50,6 +54,7 @@ export class ControlPlane implements ControlPlaneLink {
   onLeadershipLost: (term: number) => void = () => {};
   /** This server's fence while it leads (leader-election.ts); leader-only writes carry it. */
   private fence: Fence | null = null;
+  private readonly gpu: GpuAccounting;
 
   constructor(
     private readonly store: Store,
@@ -59,6 +64,7 @@ export class ControlPlane implements ControlPlaneLink {
     private readonly options: ControlPlaneOptions,
   ) {
     this.random = options.random ?? Math.random;
+    this.gpu = new GpuAccounting(store, clock, metrics, log.child({ component: 'gpu-accounting' }), options.idle ?? DEFAULT_IDLE_SETTINGS, (ids, reason) => this.cancel({ ids }, reason));
   }
 
   async init(): Promise<void> {
@@ -232,19 +238,20 @@ export class ControlPlane implements ControlPlaneLink {
 
   // ── ControlPlaneLink: what agents report ────────────────────────────────
 
-  async register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs: number }> {
+  async register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs: number; idlePolicy: IdlePolicy }> {
     await this.store.upsertNode(node);
     this.nodeCache = null;
     const live = await this.store.listLiveAttempts(node.id);
     this.log.info({ nodeId: node.id, devices: node.devices.length, simulated: node.devices.some((d) => d.simulated) }, 'node registered');
     this.onWork();
-    return { liveAttemptIds: live.map((a) => a.id), leaseMs: this.options.leaseMs };
+    return { liveAttemptIds: live.map((a) => a.id), leaseMs: this.options.leaseMs, idlePolicy: this.gpu.policy };
   }
 
-  async heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[]): Promise<{ liveAttemptIds: number[] }> {
+  async heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage: AttemptUsageReport[] = []): Promise<{ liveAttemptIds: number[] }> {
     const now = this.clock.now();
     await this.store.heartbeatNode(nodeId, now);
     if (telemetry.length > 0) await this.store.recordTelemetry(telemetry);
+    if (usage.length > 0) await this.gpu.recordLive(nodeId, usage);
     const live = runningAttemptIds.length > 0 ? await this.store.renewLeases(nodeId, runningAttemptIds, now + this.options.leaseMs) : [];
     return { liveAttemptIds: live };
   }
@@ -304,6 +311,7 @@ export class ControlPlane implements ControlPlaneLink {
       if (!res?.accepted) continue;
       this.metrics.attemptsEnded.inc({ state: r.end.state });
       const queue = f?.queue ?? 'unknown';
+      this.gpu.ended(queue, r.gpuUsage);
       if (f && r.startedAt !== undefined) this.recordStart(f, r.startedAt);
       if (f?.startedAt != null) this.metrics.runTime.observe({ queue }, Math.max(0, r.endedAt - f.startedAt) / 1000);
       if (res.jobState === 'queued') {

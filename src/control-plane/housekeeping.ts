@@ -13,6 +13,8 @@ export interface HousekeepingOptions {
   telemetryRetentionMs: number;
   /** Audit log entries are kept this long. */
   auditRetentionMs: number;
+  /** Events of the event feed are kept this long. */
+  eventRetentionMs: number;
   /** How often retention runs. */
   purgeEveryMs: number;
 }
@@ -20,7 +22,7 @@ export interface HousekeepingOptions {
 /**
  * Background duties of the control plane: reclaiming expired leases, marking
  * silent nodes down, and purging finished jobs, old telemetry and old audit
- * entries after their retention periods. Each duty runs on its own unref'd timer and never
+ * entries and events after their retention periods. Each duty runs on its own unref'd timer and never
  * overlaps itself. They are the leader's: started when this server is
  * elected, stopped when it is deposed, and every write carries its fence.
  */
@@ -65,7 +67,9 @@ export class Housekeeping {
     const samples = await this.controlPlane.leaderWrite((fence) => this.store.purgeTelemetry(telemetryBefore, fence));
     const auditBefore = this.clock.now() - this.options.auditRetentionMs;
     const audit = await this.controlPlane.leaderWrite((fence) => this.store.purgeAudit(auditBefore, fence));
-    if (total > 0 || samples > 0 || audit > 0) this.log.info({ jobs: total, telemetrySamples: samples, auditEntries: audit }, 'retention purged finished jobs, old telemetry and old audit entries');
+    const eventsBefore = this.clock.now() - this.options.eventRetentionMs;
+    const events = await this.controlPlane.leaderWrite((fence) => this.store.purgeFeed(eventsBefore, fence));
+    if (total > 0 || samples > 0 || audit > 0 || events > 0) this.log.info({ jobs: total, telemetrySamples: samples, auditEntries: audit, events }, 'retention purged finished jobs, old telemetry, old audit entries and old events');
   }
 
   private every(name: string, ms: number, fn: () => Promise<void>): void {

@@ -1,11 +1,15 @@
 import client from 'prom-client';
-import { JOB_STATES } from '../core/types.js';
+import { JOB_STATES, TERMINAL_JOB_STATES, type NodeAdminState } from '../core/types.js';
 import type { Store } from '../store/store.js';
+
+const NODE_ADMIN_STATES: readonly NodeAdminState[] = ['active', 'cordoned', 'draining'];
 
 /**
  * Prometheus metrics. Counters and histograms are updated where things happen;
- * gauges of store state (jobs by queue and state, DLQ size, device telemetry)
- * are read from the store when Prometheus scrapes, so they are never stale.
+ * gauges of store state (jobs by queue and state, DLQ size, nodes, maintenance
+ * mode, device telemetry) are read from the store when Prometheus scrapes, so
+ * they are never stale, and every replica of a cluster reports the same values
+ * (alert rules take `max` over replicas; see monitoring/alerts/gpuq.rules.yml).
  */
 export class Metrics {
   readonly registry = new client.Registry();
@@ -29,9 +33,12 @@ export class Metrics {
     buckets: [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400],
     registers: [this.registry],
   });
+  readonly eventStreams = new client.Gauge({ name: 'gpuq_event_streams', help: 'Event feed streams (GET /v1/events) open on this server.', registers: [this.registry] });
   readonly isLeader = new client.Gauge({ name: 'gpuq_leader', help: '1 while this server is the leader (runs the scheduler, reclaimer and retention), else 0.', registers: [this.registry] });
   readonly leaderTerm = new client.Gauge({ name: 'gpuq_leader_term', help: 'The leadership term this server last saw.', registers: [this.registry] });
   readonly leaderChanges = new client.Counter({ name: 'gpuq_leader_changes_total', help: 'Changes of leader this server saw (its own elections and depositions included).', registers: [this.registry] });
+  readonly gpuSeconds = new client.Counter({ name: 'gpuq_gpu_seconds_total', help: 'GPU-seconds of ended attempts (each GPU counts for the attempt\'s run time), by queue; counted by the server that recorded the end.', labelNames: ['queue'] as const, registers: [this.registry] });
+  readonly idleCancels = new client.Counter({ name: 'gpuq_idle_cancels_total', help: 'Jobs cancelled because their attempt\'s GPUs stayed idle (gpuq up --idle-cancel), by queue.', labelNames: ['queue'] as const, registers: [this.registry] });
   readonly schedulerLoop = new client.Histogram({
     name: 'gpuq_scheduler_loop_seconds',
     help: 'Duration of one scheduler pass (snapshot, placement, commit).',
@@ -41,6 +48,7 @@ export class Metrics {
 
   constructor(store: Store) {
     const registry = this.registry;
+    const { jobsFinished, retries } = this;
     new client.Gauge({
       name: 'gpuq_jobs',
       help: 'Jobs by queue and state.',
@@ -51,6 +59,11 @@ export class Metrics {
         this.reset();
         const queues = new Set(stats.byQueueState.map((r) => r.queue));
         for (const q of queues) for (const s of JOB_STATES) this.set({ queue: q, state: s }, 0);
+        // Counters of a queue start at 0 as soon as it has jobs: rate() and increase() miss a series' first value.
+        for (const q of queues) {
+          for (const outcome of TERMINAL_JOB_STATES) jobsFinished.inc({ queue: q, outcome }, 0);
+          retries.inc({ queue: q }, 0);
+        }
         for (const r of stats.byQueueState) this.set({ queue: r.queue, state: r.state }, r.count);
       },
     });
@@ -62,22 +75,62 @@ export class Metrics {
       async collect() {
         const stats = await store.jobStats();
         this.reset();
+        // 0 for every queue that has jobs, so the first job into a queue's DLQ is a change, not a new series.
+        for (const r of stats.byQueueState) this.set({ queue: r.queue }, 0);
         for (const r of stats.dlqByQueue) this.set({ queue: r.queue }, r.count);
       },
     });
+    new client.Gauge({
+      name: 'gpuq_nodes',
+      help: 'Nodes by state (up: heartbeating; down) and operator admin state (active, cordoned, draining); 0 where none.',
+      labelNames: ['state', 'admin_state'] as const,
+      registers: [registry],
+      async collect() {
+        const nodes = await store.listNodes();
+        this.reset();
+        for (const state of ['up', 'down'] as const) {
+          for (const adminState of NODE_ADMIN_STATES) this.set({ state, admin_state: adminState }, nodes.filter((n) => n.state === state && n.adminState === adminState).length);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'gpuq_node_up',
+      help: '1 while the node heartbeats, 0 once it is marked down; admin_state is the operator\'s (active, cordoned, draining).',
+      labelNames: ['node', 'admin_state'] as const,
+      registers: [registry],
+      async collect() {
+        const nodes = await store.listNodes();
+        this.reset();
+        for (const n of nodes) this.set({ node: n.id, admin_state: n.adminState }, n.state === 'up' ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'gpuq_maintenance_drain',
+      help: '1 while the cluster is in maintenance (drain) mode: new jobs refused, nothing new started; else 0.',
+      registers: [registry],
+      async collect() {
+        this.set((await store.getMaintenanceMode()) === 'drain' ? 1 : 0);
+      },
+    });
+    // job_id and queue: the attempt holding the device now ("" when free). Reset at every scrape, so a device has one
+    // series at a time and the cardinality stays bounded by the number of devices, however many jobs pass through.
+    const holderHelp = ' Labelled with the job_id and queue of the attempt holding the device, both empty when it is free: one series per device at a time, replaced at each scrape.';
     const deviceGauge = (name: string, help: string, pick: (t: Awaited<ReturnType<Store['latestTelemetry']>>[number]) => number | null) =>
       new client.Gauge({
         name,
-        help,
-        labelNames: ['node', 'device', 'simulated'] as const,
+        help: help + holderHelp,
+        labelNames: ['node', 'device', 'simulated', 'job_id', 'queue'] as const,
         registers: [registry],
         async collect() {
-          const [samples, nodes] = await Promise.all([store.latestTelemetry(), store.listNodes()]);
-          const simulated = new Map(nodes.flatMap((n) => n.devices.map((d) => [`${n.id}/${d.index}`, d.simulated] as const)));
+          const [samples, nodes, holders] = await Promise.all([store.latestTelemetry(), store.listNodes(), store.deviceHolders()]);
+          const simulated = new Map<string, boolean>(nodes.flatMap((n) => n.devices.map((d) => [`${n.id}/${d.index}`, d.simulated] as const)));
+          const heldBy = new Map<string, (typeof holders)[number]>(holders.map((h) => [`${h.nodeId}/${h.index}`, h]));
           this.reset();
           for (const t of samples) {
             const v = pick(t);
-            if (v !== null) this.set({ node: t.nodeId, device: String(t.index), simulated: String(simulated.get(`${t.nodeId}/${t.index}`) ?? false) }, v);
+            const key: string = `${t.nodeId}/${t.index}`;
+            const h = heldBy.get(key);
+            if (v !== null) this.set({ node: t.nodeId, device: String(t.index), simulated: String(simulated.get(key) ?? false), job_id: h ? String(h.jobId) : '', queue: h?.queue ?? '' }, v);
           }
         },
       });
@@ -85,7 +138,20 @@ export class Metrics {
     deviceGauge('gpuq_device_memory_used_bytes', 'GPU memory in use.', (t) => (t.memoryUsedMb === null ? null : t.memoryUsedMb * 1048576));
     deviceGauge('gpuq_device_temperature_celsius', 'GPU temperature.', (t) => t.temperatureC);
     deviceGauge('gpuq_device_ecc_uncorrected_errors', 'Uncorrected (volatile) ECC errors.', (t) => t.eccUncorrected);
+    deviceGauge('gpuq_device_ecc_corrected_errors', 'Corrected (volatile) ECC errors.', (t) => t.eccCorrected);
     deviceGauge('gpuq_device_power_watts', 'GPU power draw.', (t) => t.powerW);
+    new client.Gauge({
+      name: 'gpuq_attempts_idle',
+      help: 'Running attempts flagged idle (all their GPUs under the idle utilization for the idle time: gpuq up --idle-utilization-pct, --idle-minutes), by queue; 0 for queues with jobs and none idle.',
+      labelNames: ['queue'] as const,
+      registers: [registry],
+      async collect() {
+        const [stats, idle] = await Promise.all([store.jobStats(), store.idleAttemptsByQueue()]);
+        this.reset();
+        for (const r of stats.byQueueState) this.set({ queue: r.queue }, 0);
+        for (const r of idle) this.set({ queue: r.queue }, r.count);
+      },
+    });
     client.collectDefaultMetrics({ register: registry, prefix: 'gpuq_process_' });
   }
 }

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { AUDIT_ACTIONS, ROLES, TOKEN_NAME, TOKEN_NAME_RULE } from '../core/access.js';
 import { ValidationError } from '../core/errors.js';
+import { expandFeedTypes, FEED_EVENT_TYPES } from '../core/feed-events.js';
 import { artifactNameProblem } from '../core/job-output.js';
+import { DEFAULT_JOB_SORT, JOB_SORTS } from '../core/job-sort.js';
 import { zodIssues } from '../core/job-spec.js';
 import { JOB_STATES } from '../core/types.js';
 
@@ -35,10 +37,28 @@ export const listJobsQuery = z.strictObject({
     .optional(),
   queue: z.string().max(64).optional(),
   label: labelFilter.optional(),
-  /** A token id, or `me` for the caller's own jobs. */
-  owner: z.string().regex(/^(me|tok_[0-9a-f]{16})$/, 'must be a token id (tok_…) or "me"').optional(),
+  /** A token id, `me` for the caller's own jobs, or the name of the token that submitted them. */
+  owner: z
+    .string()
+    .refine((v) => /^(me|tok_[0-9a-f]{16})$/.test(v) || TOKEN_NAME.test(v), 'must be a token id (tok_…), "me", or a token name')
+    .optional(),
+  /** Jobs whose name contains this (ASCII letters in either case). */
+  name: z.string().min(1, 'must not be empty').max(200).regex(/^[^\u0000-\u001f\u007f]*$/, 'must be printable text (no control characters)').optional(),
+  sort: z.enum(JOB_SORTS as [string, ...string[]], { message: `must be one of ${JOB_SORTS.join(', ')}` }).default(DEFAULT_JOB_SORT),
   limit,
   cursor,
+});
+
+/** GET /v1/report: the range (core/slo-report.ts parses since and until) and one queue. */
+export const reportQuery = z.strictObject({
+  since: z.string().max(64).optional(),
+  until: z.string().max(64).optional(),
+  queue: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a queue name (1-64 lowercase letters, digits, ".", "_" or "-")').optional(),
+});
+
+/** GET /v1/jobs/counts. */
+export const jobCountsQuery = z.strictObject({
+  queue: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a queue name (1-64 lowercase letters, digits, ".", "_" or "-")').optional(),
 });
 
 export const dlqQuery = z.strictObject({ queue: z.string().max(64).optional(), limit, cursor });
@@ -99,4 +119,26 @@ export const auditQuery = z.strictObject({
   action: z.enum(AUDIT_ACTIONS, { message: `must be one of ${AUDIT_ACTIONS.join(', ')}` }).optional(),
   limit,
   cursor,
+});
+
+/** An event id to resume after (`after`, or the Last-Event-ID header): 0 reads from the start of what is kept. */
+export const feedEventId = z.string().regex(/^(0|[1-9][0-9]{0,14})$/, 'must be an event id (a non-negative integer, as sent in the `id:` field of an event)').transform(Number);
+
+export const eventsQuery = z.strictObject({
+  types: z
+    .string()
+    .transform((s, ctx) => {
+      const r = expandFeedTypes(s.split(',').map((t) => t.trim()).filter(Boolean));
+      if ('unknown' in r) {
+        ctx.addIssue({ code: 'custom', message: `"${r.unknown}" is not an event type: use ${FEED_EVENT_TYPES.join(', ')}, or the part before the dot (job, node, …)` });
+        return z.NEVER;
+      }
+      return r.types;
+    })
+    .optional(),
+  job: z.string().regex(/^[1-9][0-9]{0,14}$/, 'must be a job ID (a positive integer)').transform(Number).optional(),
+  queue: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a queue name').optional(),
+  after: feedEventId.optional(),
+  follow: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(true),
+  limit,
 });

@@ -1,8 +1,10 @@
 import type { Clock } from '../core/clock.js';
+import type { SloThresholds } from '../core/slo-report.js';
 import type { Store } from '../store/store.js';
 import type { AuditLog } from './audit-log.js';
 import type { AuthMode } from './auth.js';
 import type { ControlPlane } from './control-plane.js';
+import type { FeedWatch } from './feed-follow.js';
 import type { Metrics } from './metrics.js';
 import type { SchedulerLoop } from './scheduler-loop.js';
 
@@ -21,6 +23,10 @@ export interface ServerContext {
   /** `required`: every non-public route needs a bearer token; `off`: every caller is `local` (loopback only). */
   auth: AuthMode;
   audit: AuditLog;
+  /** Wakes this server's readers of the event feed (GET /v1/events) when it grows. */
+  feed: FeedWatch;
+  /** The SLO report's objectives (gpuq up --slo-*). @default DEFAULT_SLO_THRESHOLDS */
+  slo?: SloThresholds;
   /** This server's data directory: where `gpuq up`'s own agent keeps attempts' logs and artifacts. */
   dataDir: string;
 }

@@ -6,14 +6,18 @@ import { agentRoutes } from './routes/agents.js';
 import { auditRoutes } from './routes/audit.js';
 import { controlRoutes } from './routes/control.js';
 import { dlqRoutes } from './routes/dlq.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { openApiRoutes } from './routes/openapi.js';
+import { reportRoutes } from './routes/report.js';
 import { resultRoutes } from './routes/results.js';
 import { statusRoutes } from './routes/status.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { uiRoutes } from './routes/ui.js';
+import { whoamiRoutes } from './routes/whoami.js';
 import type { ServerContext } from './server-context.js';
 
 /** The HTTP API: one module per concern under routes/, errors mapped in one place. */
@@ -31,6 +35,6 @@ export function buildServer(ctx: ServerContext, log: Logger, bodyLimitBytes: num
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json` } });
   });
   installAuth(app, { mode: ctx.auth, store: ctx.store, audit: ctx.audit, now: () => ctx.clock.now() });
-  for (const routes of [jobRoutes, logRoutes, resultRoutes, dlqRoutes, nodeRoutes, controlRoutes, statusRoutes, tokenRoutes, auditRoutes, agentRoutes, healthRoutes, openApiRoutes]) routes(app, ctx);
+  for (const routes of [jobRoutes, eventRoutes, logRoutes, resultRoutes, dlqRoutes, nodeRoutes, controlRoutes, statusRoutes, reportRoutes, tokenRoutes, auditRoutes, agentRoutes, healthRoutes, whoamiRoutes, uiRoutes, openApiRoutes]) routes(app, ctx);
   return app;
 }

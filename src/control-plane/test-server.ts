@@ -13,8 +13,10 @@ import type { Store } from '../store/store.js';
 import { AuditLog } from './audit-log.js';
 import type { AuthMode } from './auth.js';
 import { ControlPlane } from './control-plane.js';
+import type { IdleSettings } from './gpu-accounting.js';
 import { Metrics } from './metrics.js';
 import { SchedulerLoop } from './scheduler-loop.js';
+import { FeedWatch } from './feed-follow.js';
 import { buildServer } from './server.js';
 
 export const TEST_LEASE_MS = 30_000;
@@ -31,18 +33,19 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dataDirIn?: (dir: string) => string } = {}): Promise<TestServer> {
+export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dataDirIn?: (dir: string) => string; idle?: IdleSettings } = {}): Promise<TestServer> {
   const log = pino({ level: 'silent' });
   const dir = await mkdtemp(join(tmpdir(), o.prefix ?? 'gpuq-routes-'));
   const dataDir = o.dataDirIn?.(dir) ?? dir;
   const store = await openSqliteStore({ dataDir });
   const clock = new ManualClock();
   const metrics = new Metrics(store);
-  const controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: TEST_LEASE_MS });
+  const controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: TEST_LEASE_MS, idle: o.idle });
   await controlPlane.init();
   const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: TEST_LEASE_MS, periodMs: 200 });
   const audit = new AuditLog(store, clock, log);
-  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: o.auth ?? 'off', audit, dataDir }, log, 1 << 20);
+  const feed = new FeedWatch(store);
+  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
   await app.ready();
   return {
     dir,
@@ -53,6 +56,7 @@ export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dat
     app,
     async close() {
       await app.close();
+      feed.close();
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError, type FieldIssue } from './errors.js';
+import { FAKE_GPU_UTILIZATION_ENV, parseUtilizationScript } from './utilization-script.js';
 
 /**
  * The job spec: what a user submits. Parsed once into a `JobSpec` with every
@@ -61,7 +62,7 @@ export const jobSpecSchema = z
     shell: text().min(1).max(LIMITS.maxArgBytes).optional(),
     env: z
       .record(
-        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and "_"').refine((k) => !RESERVED_ENV.test(k), 'is set by gpuq for each attempt and cannot be overridden'),
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and "_"').refine((k) => k === FAKE_GPU_UTILIZATION_ENV || !RESERVED_ENV.test(k), 'is set by gpuq for each attempt and cannot be overridden'),
         text().max(LIMITS.maxArgBytes),
       )
       .refine((m) => Object.keys(m).length <= LIMITS.maxEnv, `at most ${LIMITS.maxEnv} entries`)
@@ -107,6 +108,12 @@ export const jobSpecSchema = z
       if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['dependsOn', i], message: `job ${id} is listed more than once` });
       seen.add(id);
     });
+    // Simulated GPUs' scripted load (core/utilization-script.ts): refused at submit when it is not a script.
+    const script = s.env[FAKE_GPU_UTILIZATION_ENV];
+    if (script !== undefined) {
+      const parsed = parseUtilizationScript(script);
+      if ('problem' in parsed) ctx.addIssue({ code: 'custom', path: ['env', FAKE_GPU_UTILIZATION_ENV], message: parsed.problem });
+    }
     if (s.backoff.maxSeconds < s.backoff.initialSeconds) {
       ctx.addIssue({ code: 'custom', path: ['backoff', 'maxSeconds'], message: 'must be at least backoff.initialSeconds' });
     }

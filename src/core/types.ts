@@ -61,6 +61,8 @@ export interface Attempt {
   cancelRequested: boolean;
   pid: number | null;
   logPath: string | null;
+  /** While all its GPUs have been idle for the idle time (core/gpu-usage.ts): since when they have been; else null. Kept after the end. */
+  idleSince: number | null;
 }
 
 /** One recorded transition of a job, kept forever (until retention purges the job). */

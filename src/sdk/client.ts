@@ -2,7 +2,35 @@ import type { ApiToken, AuditAction, AuditEntry, Role } from '../core/access.js'
 import type { JobDependency } from '../core/dependencies.js';
 import type { ArtifactEntry } from '../core/job-output.js';
 import type { JobSpecInput } from '../core/job-spec.js';
+import type { JobSort } from '../core/job-sort.js';
+import type { SloReport } from '../core/slo-report.js';
+import type { GpuUsage } from '../core/gpu-usage.js';
+import type { WhoAmI } from '../core/whoami.js';
+import type { FeedEvent, FeedEventType } from '../core/feed-events.js';
+import { parseSse } from './sse.js';
 import type { Attempt, AttemptState, Job, JobEvent, JobState, MaintenanceMode, NodeInfo, DeviceTelemetry, Device } from '../core/types.js';
+
+export type { WhoAmI, FeedEvent, FeedEventType, JobSort, SloReport };
+
+/** Which events to read (GET /v1/events): every condition given must hold. */
+export interface EventsOptions {
+  /** Exact types, or the part before the dot (`job`, `node`). */
+  types?: string[];
+  job?: number;
+  queue?: string;
+  /** Events after this id; absent: from now on (follow) or the newest page (listEvents). */
+  after?: number;
+}
+
+/** Retention removed events the reader had not seen: read the current state again; events go on from `oldestId`. */
+export interface FeedResync {
+  type: 'resync';
+  reason: string;
+  oldestId: number;
+}
+
+/** How long `events()` waits before reconnecting after the stream broke. */
+const RECONNECT_MS = 1000;
 
 /** An error answer of the API: the server's code and message, and the HTTP status. */
 export class GpuqApiError extends Error {
@@ -27,7 +55,8 @@ export class GpuqUnreachableError extends Error {
 
 export interface JobDetail {
   job: Job;
-  attempts: Attempt[];
+  /** Each with what its GPUs did (live figures while it runs), and idleSince while flagged idle. */
+  attempts: (Attempt & { gpuUsage: GpuUsage[] })[];
   events: JobEvent[];
   /** The jobs it depends on (spec.dependsOn), with their states. */
   dependencies: JobDependency[];
@@ -74,10 +103,23 @@ export interface ListJobsOptions {
   state?: JobState[];
   queue?: string;
   labels?: Record<string, string>;
-  /** A token id, or "me": only the jobs that token submitted. */
+  /** A token id, "me", or a token name: only the jobs that token submitted. */
   owner?: string;
+  /** Only jobs whose name contains this (ASCII letters in either case). */
+  name?: string;
+  /** The order (default -id, newest first); a cursor belongs to its sort. */
+  sort?: JobSort;
   limit?: number;
   cursor?: string;
+}
+
+/** Job counts (GET /v1/jobs/counts). */
+export interface JobCounts {
+  queue: string | null;
+  total: number;
+  byState: Record<JobState, number>;
+  dlq: number;
+  queues: { queue: string; total: number; byState: Record<JobState, number>; dlq: number }[];
 }
 
 export interface ClientOptions {
@@ -116,6 +158,8 @@ export class GpuqClient {
     if (o.state?.length) q.set('state', o.state.join(','));
     if (o.queue) q.set('queue', o.queue);
     if (o.owner) q.set('owner', o.owner);
+    if (o.name) q.set('name', o.name);
+    if (o.sort) q.set('sort', o.sort);
     for (const [k, v] of Object.entries(o.labels ?? {})) q.append('label', `${k}=${v}`);
     if (o.limit) q.set('limit', String(o.limit));
     if (o.cursor) q.set('cursor', o.cursor);
@@ -142,6 +186,47 @@ export class GpuqClient {
     if (!res.body) return;
     const decoder = new TextDecoder();
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) yield decoder.decode(chunk, { stream: true });
+  }
+
+  /** One page of the event feed, oldest first; `lastEventId` is where to resume (`after`). */
+  async listEvents(o: EventsOptions & { limit?: number } = {}): Promise<{ events: FeedEvent[]; lastEventId: number; resync?: Omit<FeedResync, 'type'> }> {
+    const q = eventsQuery(o);
+    q.set('follow', 'false');
+    if (o.limit) q.set('limit', String(o.limit));
+    return this.request('GET', `/v1/events?${q}`);
+  }
+
+  /**
+   * Follows the event feed until `signal` aborts: every matching event once, in order, across reconnects (it
+   * resumes after the last id the server sent, from any replica). A `resync` says retention removed events it missed.
+   * A refused request (bad filter, 401/403) throws; a broken connection is retried every second.
+   */
+  async *events(o: EventsOptions & { signal?: AbortSignal } = {}): AsyncGenerator<FeedEvent | FeedResync> {
+    let after = o.after;
+    while (!o.signal?.aborted) {
+      const q = eventsQuery({ ...o, after });
+      let res: Response;
+      try {
+        res = await this.raw('GET', `/v1/events?${q}`, undefined, { signal: o.signal, headers: { accept: 'text/event-stream' } });
+      } catch (err) {
+        if (err instanceof GpuqApiError || o.signal?.aborted) throw err;
+        await pause(RECONNECT_MS, o.signal);
+        continue;
+      }
+      try {
+        for await (const m of parseSse(decoded(res.body))) {
+          if (o.signal?.aborted) return;
+          if (m.id !== undefined) after = Number(m.id);
+          if (m.data === null) continue;
+          if (m.event === 'resync') yield { type: 'resync', ...(JSON.parse(m.data) as Omit<FeedResync, 'type'>) };
+          else yield JSON.parse(m.data) as FeedEvent;
+        }
+      } catch (err) {
+        if (o.signal?.aborted) return;
+        void err; // The connection broke: resume after the last event seen.
+      }
+      if (!o.signal?.aborted) await pause(RECONNECT_MS, o.signal);
+    }
   }
 
   /** The JSON result of the job's latest attempt that reported one (or of `attempt`), with its artifact list. */
@@ -203,6 +288,11 @@ export class GpuqClient {
     return this.request('POST', '/v1/control/maintenance', { mode });
   }
 
+  /** Who the token is to the server (name, role) and the actions it may take. */
+  async whoami(): Promise<WhoAmI> {
+    return this.request('GET', '/v1/whoami');
+  }
+
   async health(): Promise<Record<string, unknown>> {
     return this.request('GET', '/health/detailed');
   }
@@ -220,6 +310,23 @@ export class GpuqClient {
     return this.request('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
   }
 
+  /**
+   * The SLO report over [since, until): each a duration back from now ("24h", "7d", "30m") or an ISO 8601 time;
+   * since defaults to 24h, until to now. Of one queue with `queue`.
+   */
+  async report(o: { since?: string; until?: string; queue?: string } = {}): Promise<SloReport> {
+    const q = new URLSearchParams();
+    if (o.since) q.set('since', o.since);
+    if (o.until) q.set('until', o.until);
+    if (o.queue) q.set('queue', o.queue);
+    return this.request('GET', `/v1/report?${q}`);
+  }
+
+  /** Job counts by state, in total and by queue (of one queue with `queue`). */
+  async jobCounts(o: { queue?: string } = {}): Promise<JobCounts> {
+    return this.request('GET', `/v1/jobs/counts${o.queue ? `?queue=${encodeURIComponent(o.queue)}` : ''}`);
+  }
+
   async audit(o: { action?: AuditAction; limit?: number; cursor?: string } = {}): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
     const q = new URLSearchParams();
     if (o.action) q.set('action', o.action);
@@ -233,15 +340,16 @@ export class GpuqClient {
     return (await res.json()) as T;
   }
 
-  private async raw(method: string, path: string, body?: unknown): Promise<Response> {
+  private async raw(method: string, path: string, body?: unknown, init: { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<Response> {
     let res: Response;
     try {
-      const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+      const headers: Record<string, string> = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...init.headers };
       if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
       res = await fetch(this.baseUrl + path, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal: init.signal,
       });
     } catch (e) {
       throw new GpuqUnreachableError(this.baseUrl, { cause: e });
@@ -258,6 +366,33 @@ export class GpuqClient {
     }
     return res;
   }
+}
+
+function eventsQuery(o: EventsOptions): URLSearchParams {
+  const q = new URLSearchParams();
+  if (o.types?.length) q.set('types', o.types.join(','));
+  if (o.job !== undefined) q.set('job', String(o.job));
+  if (o.queue) q.set('queue', o.queue);
+  if (o.after !== undefined) q.set('after', String(o.after));
+  return q;
+}
+
+async function* decoded(body: ReadableStream<Uint8Array> | null): AsyncGenerator<string> {
+  if (!body) return;
+  const decoder = new TextDecoder();
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) yield decoder.decode(chunk, { stream: true });
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function attemptQuery(attempt: number | undefined): string {

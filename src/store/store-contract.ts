@@ -2,12 +2,16 @@ import { afterEach, beforeEach, describe } from 'vitest';
 import { accessContract } from './contract/access-contract.js';
 import { dependencyContract } from './contract/dependency-contract.js';
 import { eventsContract } from './contract/events-contract.js';
+import { feedContract } from './contract/feed-contract.js';
+import { gpuUsageContract } from './contract/gpu-usage-contract.js';
 import { jobContract } from './contract/job-contract.js';
+import { jobListingContract } from './contract/job-listing-contract.js';
 import { leadershipContract } from './contract/leadership-contract.js';
 import { nodeAdminContract } from './contract/node-admin-contract.js';
 import { nodeContract } from './contract/node-contract.js';
 import { outputContract } from './contract/output-contract.js';
 import { replicaContract } from './contract/replica-contract.js';
+import { reportContract } from './contract/report-contract.js';
 import { schedulingContract } from './contract/scheduling-contract.js';
 import type { ContractContext, OpenedStore } from './contract/contract-context.js';
 import { STORE_CAPABILITIES, type StoreName } from './store-capabilities.js';
@@ -50,6 +54,7 @@ export function describeStoreContract(name: StoreName, open: () => Promise<Opene
     });
 
     jobContract(ctx);
+    jobListingContract(ctx);
     dependencyContract(ctx);
     outputContract(ctx);
     schedulingContract(ctx);
@@ -58,6 +63,9 @@ export function describeStoreContract(name: StoreName, open: () => Promise<Opene
     accessContract(ctx);
     leadershipContract(ctx);
     eventsContract(ctx);
+    feedContract(ctx);
+    gpuUsageContract(ctx);
+    reportContract(ctx);
     replicaContract(ctx);
   });
 }

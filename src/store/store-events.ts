@@ -16,6 +16,8 @@ export type StoreEvent =
   | { type: 'cancel'; nodeIds: string[] }
   /** The maintenance mode changed. */
   | { type: 'maintenance' }
+  /** Events were appended to the event feed (feed-store.ts). */
+  | { type: 'feed' }
   /** Events may have been missed: read again whatever is waited on. */
   | { type: 'resync' };
 

@@ -6,9 +6,14 @@ import type { JobOwner } from '../core/access.js';
 import type { JobDependency } from '../core/dependencies.js';
 import type { AttemptOutput, JobOutput } from '../core/job-output.js';
 import type { AccessStore, AuditOf } from './access-store.js';
+import type { GpuUsage } from '../core/gpu-usage.js';
+import type { GpuUsageStore } from './gpu-usage-store.js';
 import type { Fence, LeadershipStore } from './leadership.js';
+import type { FeedStore } from './feed-store.js';
 import type { StoreEvents } from './store-events.js';
 import type { Page, PageRequest } from './page.js';
+import type { ReportStore } from './report-store.js';
+import type { JobSort } from '../core/job-sort.js';
 
 export type { Page, PageRequest };
 
@@ -18,7 +23,7 @@ export type { Page, PageRequest };
  * (to the level the store was opened with). Decisions (retry or fail, where a
  * job goes) are made in core/ and passed in; the store only applies them.
  */
-export interface Store extends AccessStore, LeadershipStore, StoreEvents {
+export interface Store extends AccessStore, FeedStore, GpuUsageStore, LeadershipStore, StoreEvents, ReportStore {
   /** Runs pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -36,8 +41,11 @@ export interface Store extends AccessStore, LeadershipStore, StoreEvents {
    */
   submitJobs(specs: JobSpec[], now: number, owner?: JobOwner | null): Promise<SubmitOutcome[]>;
   getJob(id: number): Promise<Job | null>;
-  /** Newest first; cursor is opaque. */
-  listJobs(filter: JobFilter, page: PageRequest): Promise<Page<Job>>;
+  /**
+   * One page in the sort's order (core/job-sort.ts; default newest first, ties broken by id); the cursor
+   * is opaque and belongs to its sort (another sort's cursor is a VALIDATION_FAILED naming `cursor`).
+   */
+  listJobs(filter: JobFilter, page: PageRequest, sort?: JobSort): Promise<Page<Job>>;
   listAttempts(jobId: number): Promise<Attempt[]>;
   getAttempt(attemptId: number): Promise<Attempt | null>;
   listEvents(jobId: number): Promise<JobEvent[]>;
@@ -160,6 +168,10 @@ export interface JobFilter {
   inDlq?: boolean;
   /** Only jobs owned by this token id. */
   ownerTokenId?: string;
+  /** Only jobs submitted by a token of this name (the name it had then). */
+  ownerName?: string;
+  /** Only jobs whose name contains this, ASCII letters matched in either case. */
+  nameContains?: string;
 }
 
 export type JobSelector = { ids: number[] } | { queue: string };
@@ -226,6 +238,8 @@ export interface EndReport {
   endedAt: number;
   /** Its result and artifacts, recorded with the end in the same transaction; absent for an attempt that ran nothing. */
   output?: AttemptOutput;
+  /** What each of its GPUs did (core/gpu-usage.ts), recorded with the end in the same transaction (replacing live figures); absent for an attempt without GPUs. */
+  gpuUsage?: GpuUsage[];
 }
 
 export interface AttemptOrigin {

@@ -1,5 +1,5 @@
 import type { Device, DeviceTelemetry } from '../../core/types.js';
-import { fakeDevices, fakeTelemetry } from './fake-gpus.js';
+import { fakeDevices, fakeTelemetry, type FakeDeviceLoad } from './fake-gpus.js';
 import { queryNvidiaSmi, type ExecFileFn } from './nvidia-smi.js';
 
 /**
@@ -55,9 +55,15 @@ export interface TelemetrySamplerOptions {
 }
 
 /**
+ * What holds the node's devices now, for simulated telemetry: the indices an attempt holds, or those
+ * indices with each attempt's load (fake-gpus.ts FakeDeviceLoad: its start and scripted utilization).
+ */
+export type DeviceLoads = ReadonlySet<number> | ReadonlyMap<number, FakeDeviceLoad>;
+
+/**
  * Samples the devices of a DeviceSource every `intervalMs` and hands each
  * sample to `sink`: nvidia-smi for real devices; for fake devices a function
- * of `busy()` (the indices an attempt holds now). A source with no devices is
+ * of `busy()` (what attempts hold now: DeviceLoads). A source with no devices is
  * never sampled. A sample still running when the next tick comes (a slow
  * nvidia-smi) makes that tick skip, so samples never pile up. The interval is
  * unref'd: it never keeps the process alive on its own.
@@ -71,7 +77,7 @@ export class TelemetrySampler {
     private readonly source: DeviceSource,
     private readonly intervalMs: number,
     private readonly sink: (samples: DeviceTelemetry[]) => void,
-    private readonly busy: () => ReadonlySet<number> = () => new Set(),
+    private readonly busy: () => DeviceLoads = () => new Set(),
     private readonly opts: TelemetrySamplerOptions = {},
   ) {
     if (!(intervalMs > 0)) throw new RangeError(`telemetry interval must be above 0 ms, got ${intervalMs}`);
@@ -116,7 +122,7 @@ export class TelemetrySampler {
     switch (source) {
       case 'fake': {
         const busy = this.busy();
-        return fakeTelemetry(nodeId, devices.length, (i) => busy.has(i), this.now());
+        return fakeTelemetry(nodeId, devices.length, busy instanceof Map ? (i) => busy.get(i) ?? null : (i) => busy.has(i), this.now());
       }
       case 'nvidia': {
         const r = await queryNvidiaSmi({ nodeId, now: this.now, exec: this.opts.exec, binary: this.source.nvidiaSmi });

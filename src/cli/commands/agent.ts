@@ -19,6 +19,7 @@ interface AgentCommandOptions {
   advertiseHost?: string;
   graceSeconds?: number;
   heartbeatSeconds?: number;
+  telemetrySeconds?: number;
   killGraceSeconds?: number;
   logLevel?: string;
   json?: boolean;
@@ -46,6 +47,7 @@ export const agentCommand: CommandDef = {
       .option('--advertise-host <host>', 'the host name the servers reach the log server by (default: the listen host, or the hostname when listening on 0.0.0.0)')
       .option('--grace-seconds <s>', 'keep jobs running this long while the control plane is unreachable, then kill them (default 60)', num)
       .option('--heartbeat-seconds <s>', 'how often leases are renewed; well under the server\'s --lease-seconds (default 2)', num)
+      .option('--telemetry-seconds <s>', 'how often the GPUs are sampled (default 5); the idle policy is the control plane\'s (gpuq up --idle-*)', num)
       .option('--kill-grace-seconds <s>', 'SIGTERM → SIGKILL grace on cancel and timeout (default 10)', num)
       .option('--log-level <level>', 'agent log level on stderr (default info)')
       .option('--json', 'print {"node", "logUrl", "pid"} when registered')

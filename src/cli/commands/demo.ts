@@ -66,6 +66,7 @@ export const demoCommand: CommandDef = {
             printLine(`The run was ${run.shardJobs.length} shard jobs (${run.shardJobs.join(', ')}) and reduce job ${run.reduceJob}. Look at them:`);
             printLine(`  gpuq ls --url ${u}        gpuq show ${run.reduceJob} --url ${u}        gpuq logs ${run.shardJobs[0]} --url ${u}`);
             printLine(`  gpuq result ${run.reduceJob} --url ${u}    or the API: curl ${u}/v1/jobs/${run.reduceJob}/result   (metrics: ${u}/metrics)`);
+            printLine(`  or the web dashboard: ${u}/`);
           }
           if (started === null) return code;
           if (f.exit || code !== EXIT.OK) {

@@ -29,11 +29,23 @@ export const showCommand: CommandDef = {
             printLine(`  after   ${d.dependencies.map(dep).join(', ')}`);
           }
           if (Object.keys(j.spec.labels).length) printLine(`  labels  ${Object.entries(j.spec.labels).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+          // A live attempt flagged idle: its GPUs have all stayed under the idle utilization (gpuq up --idle-*).
+          const idle = d.attempts.find((a) => a.idleSince !== null && (a.state === 'running' || a.state === 'assigned'));
+          if (idle) printLine(`  IDLE    attempt ${idle.number}: GPUs ${idle.devices.join(',')} on ${idle.nodeId} idle since ${t(idle.idleSince)}`);
           if (d.attempts.length) {
             printLine('\nattempts:');
             printLine(table(['#', 'STATE', 'NODE', 'GPUS', 'EXIT', 'RUN', 'REASON'], d.attempts.map((a) => [
-              a.number, a.state, a.nodeId, a.devices.join(',') || '-', a.exitCode ?? a.signal ?? '-',
+              a.number, a.state + (a.idleSince === null ? '' : a.endedAt === null ? ' IDLE' : ' (ended idle)'), a.nodeId, a.devices.join(',') || '-', a.exitCode ?? a.signal ?? '-',
               a.startedAt !== null && a.endedAt !== null ? duration(a.endedAt - a.startedAt) : '-', a.reason ?? '',
+            ])));
+          }
+          const usage = d.attempts.flatMap((a) => a.gpuUsage.map((u) => ({ a, u })));
+          if (usage.length) {
+            const pct = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} %`);
+            printLine('\nGPU usage (live figures for a running attempt):');
+            printLine(table(['#', 'GPU', 'GPU-SECONDS', 'MEAN UTIL', 'PEAK UTIL', 'PEAK MEM', 'IDLE', 'SAMPLES'], usage.map(({ a, u }) => [
+              a.number, u.device, u.gpuSeconds.toFixed(1), pct(u.meanUtilizationPct), pct(u.peakUtilizationPct),
+              u.peakMemoryMb === null ? '-' : `${Math.round(u.peakMemoryMb)} MiB`, `${u.idleSeconds.toFixed(1)} s`, u.samples,
             ])));
           }
           printLine('\nevents:');

@@ -22,9 +22,18 @@ export const upCommand: CommandDef = {
       .option('--durability <level>', '"normal": survives a crash of gpuq; "strict": also survives power loss (slower)')
       .option('--retention-days <days>', 'keep finished jobs this long (default 7)', num)
       .option('--audit-retention-days <days>', 'keep audit log entries this long (default 365)', num)
+      .option('--event-retention-hours <hours>', 'keep events of the event feed this long; older Last-Event-IDs get a resync (default 24)', num)
       .option('--lease-seconds <s>', 'reclaim a running attempt whose lease is not renewed for this long (default 30)', num)
       .option('--leader-lease-seconds <s>', 'cluster mode: a leader that stops renewing is replaced after about this long (default 6)', num)
       .option('--kill-grace-seconds <s>', 'SIGTERM → SIGKILL grace on cancel and timeout (default 10)', num)
+      .option('--telemetry-seconds <s>', 'how often the local agent samples its GPUs (default 5)', num)
+      .option('--idle-utilization-pct <pct>', 'GPUs under this utilization count as idle (default 5)', num)
+      .option('--idle-minutes <min>', 'flag a running job idle once all its GPUs stayed idle this long (default 10)', num)
+      .option('--idle-cancel', 'cancel jobs flagged idle, saying why (default: only flag them)')
+      .option('--slo-success-pct <pct>', 'SLO report objective: job success rate at least this (default 98)', num)
+      .option('--slo-queue-wait-p95-seconds <s>', 'SLO report objective: queue wait p95 at most this (default 300)', num)
+      .option('--slo-gpu-utilization-min-pct <pct>', 'SLO report objective: GPU utilization over all GPU time at least this (default 70)', num)
+      .option('--slo-gpu-utilization-max-pct <pct>', 'SLO report objective: GPU utilization over all GPU time at most this (default 90)', num)
       .option('--node-name <name>', 'this node\'s name (default: the hostname)')
       .option('--max-running <n>', 'most exec jobs run at once on this node; the rest wait queued (default max(32, 8 × CPU cores) + GPUs)', num)
       .option('--no-agent', 'run no local agent: a control-plane server only, for cluster replicas whose jobs run on `gpuq agent` hosts')
@@ -39,7 +48,7 @@ export const upCommand: CommandDef = {
           const gpuq = await startEmbedded(config);
           // One line, so a supervisor or a script can read it as soon as it appears.
           if (json) printLine(JSON.stringify({ url: gpuq.url, dataDir: config.dataDir, pid: process.pid, auth: config.auth }));
-          else printLine(`gpuq is up at ${gpuq.url}  (data: ${config.dataDir}${config.fakeGpus ? `, ${config.fakeGpus} SIMULATED GPUs` : ''}, auth ${config.auth})`);
+          else printLine(`gpuq is up at ${gpuq.url}  (data: ${config.dataDir}${config.fakeGpus ? `, ${config.fakeGpus} SIMULATED GPUs` : ''}, auth ${config.auth}; dashboard: ${gpuq.url}/)`);
           await new Promise<void>((resolve) => {
             const stop = (sig: string) => {
               warn(`gpuq: ${sig} received, stopping (running jobs are stopped and will be retried)`);

@@ -5,24 +5,50 @@ import { clientFor, commonOptions, runAction, type CommandDef, type CommonOption
 import { EXIT } from '../exit-codes.js';
 import { parseIds, printJson, printLine, table, JOB_HEADERS, jobRow } from '../output.js';
 
-const POLL_MS = 100;
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
-/** Polls until every job is final or the deadline passes. Calls `progress` after each round. */
+/**
+ * Waits until every job is final or the deadline passes, calling `progress` at the start and after each change.
+ * Follows the event feed (GET /v1/events): it notes the feed's head, reads each job once, then applies the
+ * job.state events after that head, so a change between the read and the stream is never missed, and no job
+ * is polled.
+ */
 export async function waitForJobs(client: GpuqClient, ids: number[], deadline: number, progress?: (jobs: Job[]) => void): Promise<{ jobs: Job[]; timedOut: boolean }> {
+  const { lastEventId } = await client.listEvents({ types: ['job.state'], limit: 1 });
   const latest = new Map<number, Job>();
-  for (;;) {
-    for (const id of ids) {
-      const prev = latest.get(id);
-      if (prev && FINAL.has(prev.state)) continue;
-      latest.set(id, (await client.get(id)).job);
+  for (const id of ids) latest.set(id, (await client.get(id)).job);
+  const current = () => ids.map((id) => latest.get(id)!);
+  const allFinal = () => current().every((j) => FINAL.has(j.state));
+  progress?.(current());
+  if (allFinal()) return { jobs: current(), timedOut: false };
+  if (Date.now() >= deadline) return { jobs: current(), timedOut: true };
+
+  const stop = new AbortController();
+  const timer = deadline === Infinity ? null : setTimeout(() => stop.abort(), deadline - Date.now());
+  try {
+    const wanted = new Set(ids);
+    const stream = client.events({ types: ['job.state'], ...(ids.length === 1 ? { job: ids[0] } : {}), after: lastEventId, signal: stop.signal });
+    for await (const e of stream) {
+      if (e.type === 'resync') {
+        // Events were lost to retention: read the jobs again.
+        for (const id of ids) latest.set(id, (await client.get(id)).job);
+      } else if (e.type === 'job.state' && wanted.has(e.jobId)) {
+        const job = latest.get(e.jobId)!;
+        latest.set(e.jobId, { ...job, state: e.to, reason: e.reason, inDlq: e.inDlq, nodeId: e.nodeId, devices: e.devices, updatedAt: e.at });
+      } else continue;
+      progress?.(current());
+      if (allFinal()) break;
     }
-    const jobs = ids.map((id) => latest.get(id)!);
-    progress?.(jobs);
-    if (jobs.every((j) => FINAL.has(j.state))) return { jobs, timedOut: false };
-    if (Date.now() >= deadline) return { jobs, timedOut: true };
-    await new Promise((r) => setTimeout(r, POLL_MS));
+  } catch (err) {
+    if (!stop.signal.aborted) throw err;
+  } finally {
+    if (timer) clearTimeout(timer);
+    stop.abort();
   }
+  if (!allFinal()) return { jobs: current(), timedOut: true };
+  // The final rows as the server has them (finish time, attempts), as before.
+  for (const id of ids) latest.set(id, (await client.get(id)).job);
+  return { jobs: current(), timedOut: false };
 }
 
 function bar(jobs: Job[]): string {

@@ -26,11 +26,11 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/agents/register', requires('agent.register'), async (req) => {
     const body = parseRequest(registerBody, req.body);
     const node: NodeRegistration = { ...body.node, lastHeartbeatAt: ctx.clock.now(), state: 'up' };
-    const { liveAttemptIds, leaseMs } = await ctx.controlPlane.register(node);
+    const { liveAttemptIds, leaseMs, idlePolicy } = await ctx.controlPlane.register(node);
     // Replaced at every registration: the log server's port and secret are new with each agent run.
     await ctx.store.setNodeLogEndpoint(node.id, body.logUrl !== undefined && body.logSecret !== undefined ? { url: body.logUrl, secret: body.logSecret } : null);
     const session = sessions.open(node.id);
-    return { sessionId: session.id, liveAttemptIds, leaseMs };
+    return { sessionId: session.id, liveAttemptIds, leaseMs, idlePolicy };
   });
 
   app.get('/v1/agents/:nodeId/work', requires('agent.heartbeat'), async (req) => {
@@ -44,7 +44,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const body = parseRequest(heartbeatBody, req.body);
     const other = body.telemetry.findIndex((t) => t.nodeId !== nodeId);
     if (other >= 0) throw new ValidationError([{ path: `telemetry.${other}.nodeId`, message: `must be ${nodeId}, the node this heartbeat is for` }]);
-    return ctx.controlPlane.heartbeat(nodeId, body.runningAttemptIds, body.telemetry);
+    return ctx.controlPlane.heartbeat(nodeId, body.runningAttemptIds, body.telemetry, body.usage);
   });
 
   app.post('/v1/agents/:nodeId/leave', requires('agent.heartbeat'), async (req) => {

@@ -5,6 +5,7 @@ import { JobNotFoundError, ValidationError } from '../../core/errors.js';
 import { TERMINAL_JOB_STATES, type Job } from '../../core/types.js';
 import type { AuditOf } from '../../store/access-store.js';
 import type { CancelOutcome } from '../../store/store.js';
+import type { JobSort } from '../../core/job-sort.js';
 import { auditIdList } from '../audit-log.js';
 import { audited, forbidden, principalOf, requires } from '../auth.js';
 import type { ServerContext } from '../server-context.js';
@@ -43,10 +44,12 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const principal = principalOf(req);
     // `me` with auth off: `local` owns the jobs that have no owner, which no filter on a token id finds; say so.
     if (q.owner === 'me' && principal.kind !== 'token') throw new ValidationError([{ path: 'owner', message: '"me" needs an API token: with auth off, jobs have no owner' }]);
-    const ownerTokenId = q.owner === 'me' && principal.kind === 'token' ? principal.tokenId : q.owner;
+    const byTokenId = q.owner !== undefined && /^(me|tok_[0-9a-f]{16})$/.test(q.owner);
+    const ownerTokenId = q.owner === 'me' && principal.kind === 'token' ? principal.tokenId : byTokenId ? q.owner : undefined;
     const page = await ctx.store.listJobs(
-      { states: q.state as never, queue: q.queue, labels: q.label, ownerTokenId },
+      { states: q.state as never, queue: q.queue, labels: q.label, ownerTokenId, ownerName: byTokenId ? undefined : q.owner, nameContains: q.name },
       { limit: q.limit, cursor: q.cursor },
+      q.sort as JobSort,
     );
     return { jobs: page.items, nextCursor: page.nextCursor };
   });
@@ -54,11 +57,14 @@ export function jobRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/v1/jobs/:id', requires('jobs.read'), async (req) => {
     const { id } = parseRequest(jobIdParams, req.params);
     const job = await ctx.controlPlane.getJob(id);
-    const [attempts, events, dependencies] = await Promise.all([
+    const [plainAttempts, events, dependencies, gpuUsage] = await Promise.all([
       ctx.store.listAttempts(id),
       ctx.store.listEvents(id),
       job.spec.dependsOn.length > 0 ? ctx.store.listDependencies(id) : [],
+      ctx.store.listGpuUsage(id),
     ]);
+    // Each attempt with what its GPUs did (core/gpu-usage.ts): live figures while it runs, final once it ended.
+    const attempts = plainAttempts.map((a) => ({ ...a, gpuUsage: gpuUsage.filter((u) => u.attemptId === a.id).map(({ attemptId: _, ...u }) => u) }));
     // A job waiting for its dependencies is never read by the scheduler: the reason is theirs.
     const waitingForDependencies = job.state === 'queued' ? dependencyWaitingReason(dependencies) : null;
     const waiting = job.state === 'queued' ? (waitingForDependencies ?? ctx.scheduler.waitingReason(id)) : null;

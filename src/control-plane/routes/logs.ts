@@ -1,15 +1,18 @@
 import { Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { readLog, readLogFrom } from '../../agent/log-files.js';
 import { GpuqError } from '../../core/errors.js';
 import type { Attempt } from '../../core/types.js';
 import { requires } from '../auth.js';
+import { followFeed } from '../feed-follow.js';
 import { followRemoteLog, readRemoteLog } from '../remote-logs.js';
 import type { ServerContext } from '../server-context.js';
 import { jobIdParams, logsQuery, parseRequest } from '../request-schemas.js';
 
+/** How often a followed log file is read while it is quiet. */
 const FOLLOW_POLL_MS = 100;
+/** How long a follower waiting for a job's attempt waits for an event before looking again. */
+const EVENT_WAIT_MS = 1000;
 
 /**
  * Logs of an attempt (the latest by default): whole, the last N lines, or followed as a stream until the attempt ends.
@@ -46,16 +49,49 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
       closed = true;
       gone.abort();
     });
+    // The job's changes come from the event feed, not from reading the job again and again: `changes` counts
+    // the job.state events of this job seen so far, and `changed()` waits for the next one.
+    let changes = 0;
+    let jobEnded = false;
+    const waiting: { wake: (() => void) | null } = { wake: null };
+    const changed = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          waiting.wake = null;
+          resolve();
+        }
+        waiting.wake = done;
+      });
+    // Read before the job and its attempts are, so a change after those reads is an event after this head.
+    const { headId } = await ctx.store.readFeed(null, {}, 1);
+    const feed = (async () => {
+      for await (const batch of followFeed(ctx.store, ctx.feed, headId, { types: ['job.state'], jobId: id }, gone.signal)) {
+        changes += batch.length;
+        const last = batch[batch.length - 1];
+        jobEnded = last?.type === 'job.state' && (last.to === 'succeeded' || last.to === 'failed' || last.to === 'cancelled');
+        waiting.wake?.();
+      }
+    })();
+    feed.catch((err: unknown) => req.log.warn({ err }, 'following the job\'s events failed'));
     const jobDone = async () => {
       const j = await ctx.store.getJob(id);
       return !j || j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled';
     };
     async function* follow(): AsyncGenerator<Buffer | string> {
-      // Wait for an attempt to exist (a queued job has none yet).
+      try {
+        yield* followAttemptLog();
+      } finally {
+        gone.abort();
+      }
+    }
+    async function* followAttemptLog(): AsyncGenerator<Buffer | string> {
+      // Wait for an attempt to exist (a queued job has none yet): it comes with the job's next event.
       let a = await pick();
       while (!a && !closed) {
         if (await jobDone()) return;
-        await delay(FOLLOW_POLL_MS);
+        await changed(EVENT_WAIT_MS);
         a = await pick();
       }
       if (!a) return;
@@ -81,9 +117,21 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
         offset = initial.end;
         yield initial.text;
       }
+      // The file is read as it grows (every FOLLOW_POLL_MS while quiet); the attempt is read again when the job
+      // changed, and once its end is recorded the rest of the file is read and the stream ends. A cancelled job's
+      // attempt ends after its event (once its processes are gone), with no event of its own: after the job's
+      // end, and at least every EVENT_WAIT_MS, the attempt is read again while the file is quiet.
+      let cur: Attempt | null = a;
+      let seen = changes;
+      let readAt = Date.now();
       for (;;) {
         if (closed) return;
-        const cur = await ctx.store.getAttempt(a.id);
+        const quietFor = Date.now() - readAt;
+        if (changes !== seen || (jobEnded && quietFor >= FOLLOW_POLL_MS) || quietFor >= EVENT_WAIT_MS) {
+          seen = changes;
+          readAt = Date.now();
+          cur = await ctx.store.getAttempt(a.id);
+        }
         const path = cur?.logPath ?? a.logPath;
         if (path) {
           const chunk = await readLogFrom(path, offset);
@@ -94,7 +142,7 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
           }
         }
         if (!cur || cur.endedAt !== null) return;
-        await delay(FOLLOW_POLL_MS);
+        await changed(FOLLOW_POLL_MS);
       }
     }
     return reply.send(Readable.from(follow()));

@@ -13,9 +13,14 @@ type Op = { summary: string; body?: string; query?: string[]; ok?: number; strea
 const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/jobs': {
     post: { summary: 'Submit a job (a JobSpec) or a batch ({"jobs": [JobSpec, ...]}, at most 5000). 201 when created, 200 when an idempotencyKey matched an existing job. dependsOn names jobs that must exist (400 otherwise, nothing stored); a job whose dependency already failed or was cancelled is created failed.', body: 'JobSpec', ok: 201 },
-    get: { summary: 'List jobs, newest first; owner=<token id> or owner=me for one token\'s jobs.', query: ['state', 'queue', 'label', 'owner', 'limit', 'cursor'] },
+    get: {
+      summary:
+        'List jobs, newest first by default. Filters: state=a,b; queue; label=k=v (repeatable); owner=<token id>, me, or a token name; name=<substring> (ASCII letters in either case). sort=-id (default), id, -priority, priority, -created, created, -updated, updated (ties broken by id). Pages of limit (≤ 1000) with nextCursor, which belongs to its sort.',
+      query: ['state', 'queue', 'label', 'owner', 'name', 'sort', 'limit', 'cursor'],
+    },
   },
-  '/v1/jobs/{id}': { get: { summary: 'A job with its attempts, every recorded transition, its dependencies with their states, and while queued what it waits for (waitingOn, waiting).' } },
+  '/v1/jobs/counts': { get: { summary: 'Job counts: {queue, total, byState: {queued, assigned, running, succeeded, failed, cancelled}, dlq, queues: [{queue, total, byState, dlq}]}, of one queue with queue=Q.', query: ['queue'] } },
+  '/v1/jobs/{id}': { get: { summary: 'A job with its attempts, every recorded transition, its dependencies with their states, and while queued what it waits for (waitingOn, waiting). Each attempt carries gpuUsage: [{device, gpuSeconds, meanUtilizationPct, peakUtilizationPct, peakMemoryMb, idleSeconds, samples}] (what each of its GPUs did: live figures while it runs, final once it ended; utilization time-weighted over its telemetry samples) and idleSince (ms since the epoch while all its GPUs have stayed under the idle utilization for the idle time, else null).' } },
   '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel a job; a running attempt gets SIGTERM, then SIGKILL after the grace period. Jobs waiting for it end failed (dependentsFailed). A submitter may cancel only the jobs its token submitted (jobs.cancel.any, operator, for anyone\'s; audited).' } },
   '/v1/jobs/{id}/logs': { get: { summary: 'Log of an attempt (latest by default); follow=true streams until it ends.', query: ['attempt', 'tail', 'follow'], stream: true } },
   '/v1/jobs/{id}/result': { get: { summary: 'The JSON result the job left in $GPUQ_RESULT_FILE and its artifact list, from the latest attempt that reported them with its end (attempt=N for another): {jobId, attempt, state, nodeId, result (the JSON as written, or null), note (why a result was not kept), artifacts: [{name, bytes}]}. 404 while no attempt has.', query: ['attempt'] } },
@@ -40,19 +45,37 @@ const ROUTES: Record<string, Record<string, Op>> = {
     get: { summary: 'API tokens (never their hashes); all=true includes revoked ones.', query: ['all'] },
   },
   '/v1/tokens/{id}': { delete: { summary: 'Revoke a token: it is refused (401) from now on, on every server. Audited.' } },
+  '/v1/events': {
+    get: {
+      summary:
+        'The event feed, as server-sent events (text/event-stream; each event framed "id: N", "event: TYPE", "data: JSON"; a ": ping" comment every 15 s) followed as changes commit on any replica: job.state (jobId, name, queue, labels, owner, attempt, nodeId, devices, from, to, reason, inDlq), job.idle, node.state, node.admin, device.health, maintenance, leader. Resumes after the Last-Event-ID header (or after=ID): every event missed, none twice; without either, from now on (after=0: everything kept). An id older than the retention window (gpuq up --event-retention-hours, default 24) gets a first "event: resync" {reason, oldestId}. follow=false answers one JSON page {events, lastEventId, resync?} (without after: the newest limit events). Filters: types (comma list of types, or job / node), job, queue; each must hold.',
+      query: ['types', 'job', 'queue', 'after', 'follow', 'limit'],
+    },
+  },
   '/v1/audit': { get: { summary: 'The audit log of operator actions (who, when, what, target, outcome ok|denied|failed, detail), newest first.', query: ['action', 'limit', 'cursor'] } },
+  '/v1/report': {
+    get: {
+      summary:
+        'The SLO report over [since, until) (since: a duration back from now such as 30m, 24h, 7d, or an ISO 8601 time; default 24h; until likewise, default now), of one queue with queue=Q, computed from the store: successRate, queueWaitSeconds {p50, p95, p99}, runSeconds {p50, p95}, attemptsPerJob, dlqInflow, gpuUtilization {meanOverRunning, meanOverAll}, gpuHours, gpuCapacityHours, gpuHoursByQueue, gpuHoursByOwner, idleGpuHours, gpus {capacity, simulated}, jobs {succeeded, failed, cancelled, retried, queuedNow, runningNow}, thresholds, and lines [{key, label, value, unit, threshold {min, max, text} | null, status ok | breached | n/a}]. Objectives: gpuq up --slo-*.',
+      query: ['since', 'until', 'queue'],
+    },
+  },
   '/v1/status/leader': { get: { summary: 'Which server leads the control plane (schedules, reclaims, purges), its term and lease; and whether this server leads.' } },
-  '/v1/agents/register': { post: { summary: 'A remote agent (gpuq agent) registers its node: {"node": {id, hostname, labels, cpus, memoryMb, maxRunning, devices, incarnation}, "logUrl"?, "logSecret"?}. Answers {sessionId, liveAttemptIds} (the attempts the store still holds live on the node); replaces the node\'s previous session.', body: 'AgentRegistration' } },
+  '/v1/agents/register': { post: { summary: 'A remote agent (gpuq agent) registers its node: {"node": {id, hostname, labels, cpus, memoryMb, maxRunning, devices, incarnation}, "logUrl"?, "logSecret"?}. Answers {sessionId, liveAttemptIds, leaseMs, idlePolicy} (the attempts the store still holds live on the node; the idle policy {utilizationPct, idleMs} the agent applies to the GPUs of its attempts); replaces the node\'s previous session.', body: 'AgentRegistration' } },
   '/v1/agents/{nodeId}/work': { get: { summary: 'Long-poll of an agent session for work: answers {seq, run: [attempts], cancel: [{attemptId, reason}]} at once when something is queued, else within waitMs (default 25000). Messages stay queued until acknowledged with ack=<seq> on the next poll (at-least-once). 410 AGENT_SESSION_EXPIRED: register again.', query: ['session', 'ack', 'waitMs'] } },
   '/v1/agents/{nodeId}/leave': { post: { summary: 'The agent stops cleanly ({"incarnation"}): its node is marked down at once, so no new work is placed there until it registers again; a call from an older incarnation changes nothing. Answers {left}.' } },
-  '/v1/agents/{nodeId}/heartbeat': { post: { summary: 'Renews the leases of the node\'s running attempts ({"runningAttemptIds", "telemetry"?}); answers {liveAttemptIds}: the agent kills any attempt not listed (reclaimed).' } },
+  '/v1/agents/{nodeId}/heartbeat': { post: { summary: 'Renews the leases of the node\'s running attempts ({"runningAttemptIds", "telemetry"?, "usage"?: [{attemptId, idleSince, gpuUsage}]}: the running attempts\' GPU figures so far and idle flags, decided by the agent with the idle policy its registration answered, idlePolicy); answers {liveAttemptIds}: the agent kills any attempt not listed (reclaimed).' } },
   '/v1/agents/{nodeId}/started': { post: { summary: 'Attempt starts ({"reports": [{attemptId, pid, logPath, startedAt}]}); answers {results: [{attemptId, accepted}]}. Fenced by attempt: a report for an attempt that is no longer live changes nothing.' } },
-  '/v1/agents/{nodeId}/ended': { post: { summary: 'Attempt ends ({"reports": [{attemptId, end: {state, retryable, reason}, exitCode, signal, endedAt, ...}]}); fenced by attempt like starts.' } },
+  '/v1/agents/{nodeId}/ended': { post: { summary: 'Attempt ends ({"reports": [{attemptId, end: {state, retryable, reason}, exitCode, signal, endedAt, output?, gpuUsage?, ...}]}); fenced by attempt like starts. gpuUsage (each GPU\'s final figures) is recorded with the end.' } },
   '/healthz': { get: { summary: 'Liveness: {"status":"ok"}.' } },
   '/health/ready': { get: { summary: 'Readiness: the store answers and the scheduler is alive (503 otherwise).' } },
   '/health/detailed': { get: { summary: 'Store, scheduler, agents, devices, maintenance mode and version.' } },
   '/metrics': { get: { summary: 'Prometheus metrics.' } },
   '/v1/openapi.json': { get: { summary: 'This document.' } },
+  '/v1/whoami': { get: { summary: 'The caller: {name, role, tokenId, auth, actions} (name "local" and role null with auth off); actions lists what its role may do.' } },
+  '/': { get: { summary: 'Redirects to the web dashboard (/ui/).' } },
+  '/ui': { get: { summary: 'Redirects to /ui/.' } },
+  '/ui/{name}': { get: { summary: 'The web dashboard\'s static files (no data, no token needed; every figure it shows comes from this API with the token it is given). A path with no extension is a page of the dashboard (index.html).', stream: true } },
 };
 
 /** The OpenAPI path of a fastify route: /v1/jobs/:id → /v1/jobs/{id}. */

@@ -68,11 +68,13 @@ export function eventsContract(ctx: ContractContext): void {
       const marker = l.next((e) => e.type === 'maintenance', 'maintenance');
       await ctx.store.setMaintenanceMode('normal', T0);
       await marker;
-      expect(l.seen).toEqual([{ type: 'maintenance' }]);
+      // `feed` hints say the event feed may have grown (a cordon is an event there); the feed contract covers them.
+      const hints = () => l.seen.filter((e) => e.type !== 'feed');
+      expect(hints()).toEqual([{ type: 'maintenance' }]);
       l.close();
       await ctx.store.setMaintenanceMode('drain', T0);
       await ctx.store.ping();
-      expect(l.seen).toEqual([{ type: 'maintenance' }]);
+      expect(hints()).toEqual([{ type: 'maintenance' }]);
     });
 
     it.skipIf(!ctx.capabilities.replicas)('reaches every server sharing the database', async () => {

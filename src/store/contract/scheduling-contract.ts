@@ -105,7 +105,7 @@ export function schedulingContract(ctx: ContractContext): void {
       const attempt = await ctx.store.getAttempt(a.attemptId);
       expect(attempt).toEqual({
         id: a.attemptId, jobId: id, number: 1, nodeId: 'n1', devices: [3, 1], state: 'assigned', assignedAt: T0 + 10, startedAt: null, endedAt: null,
-        exitCode: null, signal: null, reason: null, leaseExpiresAt: T0 + 10 + LEASE_MS, cancelRequested: false, pid: null, logPath: null,
+        exitCode: null, signal: null, reason: null, leaseExpiresAt: T0 + 10 + LEASE_MS, cancelRequested: false, pid: null, logPath: null, idleSince: null,
       });
       expect(await ctx.store.listAttempts(id)).toEqual([attempt]);
       expect((await ctx.store.listEvents(id)).at(-1)).toEqual({ jobId: id, attempt: 1, from: 'queued', to: 'assigned', at: T0 + 10, reason: null });

@@ -8,6 +8,7 @@ import { EventBatch, insertEventsSql, LIVE_ATTEMPT } from './shared-sql.js';
 import type { EndedJob } from '../../core/dependencies.js';
 import * as deps from './dependency-queries.js';
 import { outputColumns, recordOutputsCte } from './output-queries.js';
+import { recordGpuUsageCte, usageColumns } from './gpu-usage-queries.js';
 
 /**
  * The attempt lifecycle after placement: markRunning → endAttempts, plus
@@ -36,9 +37,9 @@ const START_ATTEMPTS = `UPDATE attempts a SET state = 'running', pid = r.pid, lo
   RETURNING a.id, a.job_id, a.number`;
 
 /**
- * Ends live attempts, frees their devices and records their outputs. A start sent with the end is kept only where none was recorded.
+ * Ends live attempts, frees their devices and records their outputs and GPU figures. A start sent with the end is kept only where none was recorded.
  * Parameters: id bigint[], state, exit_code int[], signal, reason text[], ended_at, started_at float8[], pid int[], log_path text[],
- * then the outputs' result, note and artifacts text[] (output-queries.ts).
+ * then the outputs' result, note and artifacts text[] (output-queries.ts), then the eight GPU usage arrays (gpu-usage-queries.ts).
  */
 const END_ATTEMPTS = `WITH ended AS (
     UPDATE attempts a SET state = r.state, exit_code = r.exit_code, signal = r.signal, reason = r.reason, ended_at = r.ended_at,
@@ -49,7 +50,7 @@ const END_ATTEMPTS = `WITH ended AS (
     RETURNING a.id, a.job_id, a.number
   ), freed AS (
     DELETE FROM device_holds WHERE attempt_id IN (SELECT id FROM ended)
-  ), ${recordOutputsCte('$1', '$10', '$11', '$12')}
+  ), ${recordOutputsCte('$1', '$10', '$11', '$12')}, ${recordGpuUsageCte(13)}
   SELECT id, job_id, number FROM ended`;
 
 /**
@@ -165,6 +166,7 @@ export async function endAttempts(sql: Sql, reports: EndReport[], decide: Decide
         col((r) => r.attemptId), col((r) => r.end.state), col((r) => r.exitCode), col((r) => r.signal), col((r) => r.end.reason),
         col((r) => r.endedAt), col((r) => r.startedAt ?? null), col((r) => r.pid ?? null), col((r) => r.logPath ?? null),
         ...outputColumns(first.map(({ r }) => r)),
+        ...usageColumns(first.map(({ r }) => r)),
       ])
     ).map((a) => [a.id, a]),
   );

@@ -8,7 +8,9 @@ import { listJobsSql } from './list-jobs-sql.js';
 import type { Sql } from './postgres-pool.js';
 import { ATTEMPT_COLUMNS, attemptFromRow, eventFromRow, JOB_COLUMNS, jobColumns, jobFromRow, type AttemptRow, type EventRow, type JobRow } from './rows.js';
 import { LIVE_ATTEMPT, unique } from './shared-sql.js';
-import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
+import { checkPageLimit } from '../page.js';
+import { decodeJobCursor, encodeJobCursor } from '../job-listing.js';
+import { DEFAULT_JOB_SORT, type JobSort } from '../../core/job-sort.js';
 import { newJob } from '../new-job.js';
 import * as deps from './dependency-queries.js';
 
@@ -197,15 +199,16 @@ export async function getJob(sql: Sql, id: number): Promise<Job | null> {
   return row ? jobFromRow(row) : null;
 }
 
-export async function listJobs(sql: Sql, filter: JobFilter, page: PageRequest): Promise<Page<Job>> {
+export async function listJobs(sql: Sql, filter: JobFilter, page: PageRequest, sort: JobSort = DEFAULT_JOB_SORT): Promise<Page<Job>> {
   checkPageLimit(page);
+  const after = page.cursor === undefined ? null : decodeJobCursor(sort, page.cursor);
   if (filter.states !== undefined && filter.states.length === 0) return { items: [], nextCursor: null };
-  const { sql: text, params } = listJobsSql(filter, page.cursor === undefined ? null : decodeCursor('j', page.cursor), page.limit + 1);
+  const { sql: text, params } = listJobsSql(filter, after, page.limit + 1, sort);
   const rows = await sql.query<JobRow>(text, params);
   const more = rows.length > page.limit;
   const items = (more ? rows.slice(0, page.limit) : rows).map(jobFromRow);
   const last = items[items.length - 1];
-  return { items, nextCursor: more && last ? encodeCursor('j', last.id) : null };
+  return { items, nextCursor: more && last ? encodeJobCursor(sort, last) : null };
 }
 
 export async function listAttempts(sql: Sql, jobId: number): Promise<Attempt[]> {

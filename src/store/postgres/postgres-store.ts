@@ -6,13 +6,16 @@ import type { Store } from '../store.js';
 import * as access from './access-queries.js';
 import * as attempts from './attempt-queries.js';
 import * as dependencies from './dependency-queries.js';
+import * as feed from './feed-queries.js';
 import * as jobs from './job-queries.js';
 import * as leader from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import * as nodes from './node-queries.js';
 import * as outputs from './output-queries.js';
+import * as gpuUsage from './gpu-usage-queries.js';
 import { PgNotifications } from './notifications.js';
 import * as placement from './placement-queries.js';
+import * as report from './report-queries.js';
 import { createDatabase, mapError, type Sql } from './postgres-pool.js';
 
 /**
@@ -90,7 +93,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
 
     submitJobs: (specs, now, owner) => db.write((sql) => jobs.submitJobs(sql, specs, now, owner ?? null)),
     getJob: (id) => jobs.getJob(db, id),
-    listJobs: (filter, page) => jobs.listJobs(db, filter, page),
+    listJobs: (filter, page, sort) => jobs.listJobs(db, filter, page, sort),
     listAttempts: (jobId) => jobs.listAttempts(db, jobId),
     getAttempt: (attemptId) => jobs.getAttempt(db, attemptId),
     listEvents: (jobId) => jobs.listEvents(db, jobId),
@@ -109,6 +112,10 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     attemptOrigins: (ids) => attempts.attemptOrigins(db, ids),
     listExpiredAttempts: (now) => attempts.listExpiredAttempts(db, now),
     getJobOutput: (jobId, attempt) => outputs.getJobOutput(db, jobId, attempt),
+    recordLiveGpuUsage: (nodeId, reports, now) => db.write((sql) => gpuUsage.recordLiveGpuUsage(sql, nodeId, reports, now)),
+    listGpuUsage: (jobId) => gpuUsage.listGpuUsage(db, jobId),
+    idleAttemptsByQueue: () => gpuUsage.idleAttemptsByQueue(db),
+    deviceHolders: () => gpuUsage.deviceHolders(db),
 
     upsertNode: (node) => db.write((sql) => nodes.upsertNode(sql, node)),
     heartbeatNode: (nodeId, now) => nodes.heartbeatNode(db, nodeId, now),
@@ -129,11 +136,14 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     purgeFinishedJobs: (before, limit, fence) => (fence ? db.write(fenced(fence, (sql) => jobs.purgeFinishedJobs(sql, before, limit))) : jobs.purgeFinishedJobs(db, before, limit)),
     purgeTelemetry: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.purgeTelemetry(sql, before))) : nodes.purgeTelemetry(db, before)),
     purgeAudit: (before, fence) => (fence ? db.write(fenced(fence, (sql) => access.purgeAudit(sql, before))) : access.purgeAudit(db, before)),
+    readFeed: (after, filter, limit) => db.read((sql) => feed.readFeed(sql, after, filter, limit)),
+    purgeFeed: (before, fence) => db.write(fenced(fence, (sql) => feed.purgeFeed(sql, before))),
 
     claimLeadership: (holder, url, now, leaseMs, takeover) => db.write((sql) => leader.claimLeadership(sql, holder, url, now, leaseMs, takeover)),
     resignLeadership: (holder, term, now) => leader.resignLeadership(db, holder, term, now),
     getLeadership: () => leader.getLeadership(db),
     jobStats: () => db.read((sql) => jobs.jobStats(sql)),
+    jobReport: (query) => db.read((sql) => report.jobReport(sql, query)),
 
     createToken: (token, audit) => db.write((sql) => access.createToken(sql, token, audit)),
     findTokenByHash: (hash) => access.findTokenByHash(db, hash),

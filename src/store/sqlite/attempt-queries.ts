@@ -9,6 +9,7 @@ import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql
 import { schedulability } from '../node-schedulability.js';
 import type { DependencyQueries } from './dependency-queries.js';
 import type { OutputQueries } from './output-queries.js';
+import type { GpuUsageQueries } from './gpu-usage-queries.js';
 
 /**
  * Scheduling and the attempt lifecycle: snapshot → applyPlan → markRunning →
@@ -151,7 +152,7 @@ type NodeDevice = { node_id: string; device_index: number };
 
 export type AttemptQueries = ReturnType<typeof prepareAttemptQueries>;
 
-export function prepareAttemptQueries(db: Database, deps: DependencyQueries, outputs: OutputQueries) {
+export function prepareAttemptQueries(db: Database, deps: DependencyQueries, outputs: OutputQueries, gpuUsage: GpuUsageQueries) {
   const selectNodes = db.prepare<[], NodeRowLite>(SELECT_NODES);
   const selectHealthyDevices = db.prepare<[], NodeDevice>(SELECT_HEALTHY_DEVICES);
   const selectHolds = db.prepare<[], NodeDevice>(SELECT_HOLDS);
@@ -287,6 +288,7 @@ export function prepareAttemptQueries(db: Database, deps: DependencyQueries, out
       if (!a) return { attemptId: r.attemptId, accepted: false };
       if (a.devices !== '[]') releaseHolds.run(r.attemptId);
       if (r.output !== undefined) outputs.record(r.attemptId, a.job_id, a.number, r.output);
+      if (r.gpuUsage !== undefined) gpuUsage.record(r.attemptId, r.gpuUsage);
       const job = selectJobForDecision.get(a.job_id);
       if (!job) throw new Error(`attempt ${r.attemptId} belongs to job ${a.job_id}, which does not exist`);
       let jobState = job.state as JobState;

@@ -9,7 +9,9 @@ import type { CancelOutcome, DlqSelector, JobFilter, JobSelector, JobStats, Page
 import { ATTEMPT_COLUMNS, attemptFromRow, eventFromRow, JOB_COLUMNS, jobFromRow, type AttemptRow, type EventRow, type JobRow } from './rows.js';
 import { listJobsSql } from './list-jobs-sql.js';
 import { INSERT_EVENT, LIVE_ATTEMPT, type InsertEventParams } from './shared-sql.js';
-import { checkPageLimit, decodeCursor, encodeCursor } from '../page.js';
+import { checkPageLimit } from '../page.js';
+import { decodeJobCursor, encodeJobCursor } from '../job-listing.js';
+import { DEFAULT_JOB_SORT, type JobSort } from '../../core/job-sort.js';
 import { newJob } from '../new-job.js';
 import type { DependencyQueries } from './dependency-queries.js';
 
@@ -178,10 +180,11 @@ export function prepareJobQueries(db: Database, deps: DependencyQueries) {
     return row ? jobFromRow(row) : null;
   }
 
-  function listJobs(filter: JobFilter, page: PageRequest): Page<Job> {
+  function listJobs(filter: JobFilter, page: PageRequest, sort: JobSort = DEFAULT_JOB_SORT): Page<Job> {
     checkPageLimit(page);
+    const after = page.cursor === undefined ? null : decodeJobCursor(sort, page.cursor);
     if (filter.states !== undefined && filter.states.length === 0) return { items: [], nextCursor: null };
-    const { sql, params } = listJobsSql(filter, page.cursor === undefined ? null : decodeCursor('j', page.cursor), page.limit + 1);
+    const { sql, params } = listJobsSql(filter, after, page.limit + 1, sort);
     let stmt = listShapes.get(sql);
     if (!stmt) {
       if (listShapes.size >= MAX_LIST_SHAPES) listShapes.clear();
@@ -192,7 +195,7 @@ export function prepareJobQueries(db: Database, deps: DependencyQueries) {
     const more = rows.length > page.limit;
     const items = (more ? rows.slice(0, page.limit) : rows).map((r) => jobFromRow(r));
     const last = items[items.length - 1];
-    return { items, nextCursor: more && last ? encodeCursor('j', last.id) : null };
+    return { items, nextCursor: more && last ? encodeJobCursor(sort, last) : null };
   }
 
   function listAttempts(jobId: number): Attempt[] {

@@ -80,10 +80,11 @@ export interface AttemptRow {
   cancel_requested: number;
   pid: number | null;
   log_path: string | null;
+  idle_since: number | null;
 }
 
 export const ATTEMPT_COLUMNS =
-  'id, job_id, number, node_id, devices, state, assigned_at, started_at, ended_at, exit_code, signal, reason, lease_expires_at, cancel_requested, pid, log_path';
+  'id, job_id, number, node_id, devices, state, assigned_at, started_at, ended_at, exit_code, signal, reason, lease_expires_at, cancel_requested, pid, log_path, idle_since';
 
 export function attemptFromRow(row: AttemptRow): Attempt {
   return {
@@ -103,6 +104,7 @@ export function attemptFromRow(row: AttemptRow): Attempt {
     cancelRequested: row.cancel_requested === 1,
     pid: row.pid,
     logPath: row.log_path,
+    idleSince: row.idle_since,
   };
 }
 

@@ -6,17 +6,20 @@ import { GpuqError } from '../../core/errors.js';
 import type { AuditOf } from '../access-store.js';
 import type { Fence } from '../leadership.js';
 import { announcing, type StoreMethods } from '../announce.js';
-import type { StoreEventListener } from '../store-events.js';
+import type { StoreEvent, StoreEventListener } from '../store-events.js';
 import type { Store } from '../store.js';
 import { prepareAccessQueries } from './access-queries.js';
 import { prepareAttemptQueries } from './attempt-queries.js';
 import { prepareDependencyQueries } from './dependency-queries.js';
+import { prepareFeedQueries } from './feed-queries.js';
 import { prepareOutputQueries } from './output-queries.js';
+import { prepareGpuUsageQueries } from './gpu-usage-queries.js';
 import { GroupCommitQueue } from './group-commit.js';
 import { prepareJobQueries } from './job-queries.js';
 import { prepareLeaderQueries } from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import { prepareNodeQueries } from './node-queries.js';
+import { prepareReportQueries } from './report-queries.js';
 
 /**
  * The Store on one SQLite file (`<dataDir>/gpuq.db`) through better-sqlite3.
@@ -98,18 +101,44 @@ function createSqliteStore(db: Database.Database): Store {
   const dependencies = prepareDependencyQueries(db);
   const jobs = prepareJobQueries(db, dependencies);
   const outputs = prepareOutputQueries(db);
-  const attempts = prepareAttemptQueries(db, dependencies, outputs);
+  const gpuUsage = prepareGpuUsageQueries(db);
+  const attempts = prepareAttemptQueries(db, dependencies, outputs, gpuUsage);
   const nodes = prepareNodeQueries(db);
   const access = prepareAccessQueries(db);
   const leader = prepareLeaderQueries(db);
+  const report = prepareReportQueries(db);
+  const feed = prepareFeedQueries(db);
   const ping = db.prepare('SELECT 1');
 
   const queue = new GroupCommitQueue(db, mapError);
+  // One server uses a SQLite file, so its own writes are all there is to hear.
+  const listeners = new Set<StoreEventListener>();
+  const publish = (event: StoreEvent) => {
+    for (const listener of listeners) listener(event);
+  };
+  /**
+   * Any write may have appended to the event feed (its triggers, migration 0009): readers are told once per
+   * group commit, after it, and read what is new themselves.
+   */
+  let feedHintQueued = false;
+  const hintFeed = () => {
+    feedHintQueued = false;
+    publish({ type: 'feed' });
+  };
+  const committed = <R>(out: Promise<R>): Promise<R> => {
+    if (listeners.size === 0) return out;
+    return out.finally(() => {
+      // The writes of one group commit resolve in one turn: one hint for all of them.
+      if (feedHintQueued) return;
+      feedHintQueued = true;
+      queueMicrotask(hintFeed);
+    });
+  };
   /** A write: atomic on its own (a savepoint), committed with the other writes of this event-loop turn. */
   const write =
     <A extends unknown[], R>(fn: (...args: A) => R) =>
     (...args: A): Promise<R> =>
-      queue.write(() => fn(...args));
+      committed(queue.write(() => fn(...args)));
   /** A read: one read transaction, so every statement of the method sees the same snapshot. */
   const read =
     <A extends unknown[], R>(fn: (...args: A) => R) =>
@@ -122,20 +151,24 @@ function createSqliteStore(db: Database.Database): Store {
   const audited =
     <A extends unknown[], R>(fn: (...args: A) => R, arity: A['length']) =>
     (...args: [...A, AuditOf<R> | undefined]): Promise<R> =>
-      queue.write(() => {
-        const out = fn(...(args.slice(0, arity) as A));
-        const record = (args[arity] as AuditOf<R> | undefined)?.(out);
-        if (record) access.appendAudit(record);
-        return out;
-      });
+      committed(
+        queue.write(() => {
+          const out = fn(...(args.slice(0, arity) as A));
+          const record = (args[arity] as AuditOf<R> | undefined)?.(out);
+          if (record) access.appendAudit(record);
+          return out;
+        }),
+      );
   /** A leader-only write: its fence (the last argument) is checked in the same transaction (store/leadership.ts). */
   const fenced =
     <A extends unknown[], R>(fn: (...args: A) => R) =>
     (...args: [...A, Fence | undefined]): Promise<R> =>
-      queue.write(() => {
-        leader.checkFence(args[args.length - 1] as Fence | undefined);
-        return fn(...(args.slice(0, -1) as A));
-      });
+      committed(
+        queue.write(() => {
+          leader.checkFence(args[args.length - 1] as Fence | undefined);
+          return fn(...(args.slice(0, -1) as A));
+        }),
+      );
 
   const methods: StoreMethods = {
     // openSqliteStore has already migrated; this applies what a newer file set adds (each migration its own transaction).
@@ -178,6 +211,10 @@ function createSqliteStore(db: Database.Database): Store {
     attemptOrigins: read(attempts.attemptOrigins),
     listExpiredAttempts: read(attempts.listExpiredAttempts),
     getJobOutput: read(outputs.getJobOutput),
+    recordLiveGpuUsage: write(gpuUsage.recordLiveGpuUsage),
+    listGpuUsage: read(gpuUsage.listGpuUsage),
+    idleAttemptsByQueue: read(gpuUsage.idleAttemptsByQueue),
+    deviceHolders: read(gpuUsage.deviceHolders),
 
     upsertNode: write(nodes.upsertNode),
     heartbeatNode: write(nodes.heartbeatNode),
@@ -198,11 +235,14 @@ function createSqliteStore(db: Database.Database): Store {
     purgeFinishedJobs: (before, limit, fence) => fenced(jobs.purgeFinishedJobs)(before, limit, fence),
     purgeTelemetry: (before, fence) => fenced(nodes.purgeTelemetry)(before, fence),
     purgeAudit: (before, fence) => fenced(access.purgeAudit)(before, fence),
+    readFeed: read(feed.readFeed),
+    purgeFeed: (before, fence) => fenced(feed.purgeFeed)(before, fence),
 
     claimLeadership: write(leader.claimLeadership),
     resignLeadership: write(leader.resignLeadership),
     getLeadership: read(leader.getLeadership),
     jobStats: read(jobs.jobStats),
+    jobReport: read(report.jobReport),
 
     createToken: write(access.createToken),
     findTokenByHash: read(access.findTokenByHash),
@@ -213,12 +253,8 @@ function createSqliteStore(db: Database.Database): Store {
     listAudit: read(access.listAudit),
   };
 
-  // One server uses a SQLite file, so its own writes are all there is to hear.
-  const listeners = new Set<StoreEventListener>();
   return {
-    ...announcing(methods, (event) => {
-      for (const listener of listeners) listener(event);
-    }),
+    ...announcing(methods, publish),
     subscribe(listener) {
       listeners.add(listener);
       return { ready: Promise.resolve(), unsubscribe: () => listeners.delete(listener) };

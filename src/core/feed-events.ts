@@ -1,0 +1,86 @@
+import type { JobState, MaintenanceMode, NodeAdminState } from './types.js';
+
+/**
+ * The event feed (GET /v1/events): what happened in the cluster, in commit order. The store writes each event
+ * in the transaction of the change it describes and gives it an id that grows in commit order, so a reader
+ * resuming after the last id it saw misses nothing and sees nothing twice, on any replica. Events older than
+ * the retention window are purged; a reader resuming before them gets a `resync` (see feedResume).
+ */
+export type FeedEvent = { id: number; at: number } & FeedEventBody;
+
+export type FeedEventBody =
+  /** A job changed state (one per recorded transition). `attempt`, `nodeId`, `devices`: the attempt it concerns, if any. */
+  | {
+      type: 'job.state';
+      jobId: number;
+      name: string;
+      queue: string;
+      labels: Record<string, string>;
+      owner: string | null;
+      attempt: number | null;
+      nodeId: string | null;
+      devices: number[];
+      from: JobState | null;
+      to: JobState;
+      reason: string | null;
+      inDlq: boolean;
+    }
+  /** A running attempt's GPUs were flagged idle (all under the idle utilization for the idle time), or the flag cleared. */
+  | { type: 'job.idle'; jobId: number; attemptId: number; queue: string; nodeId: string; devices: number[]; idle: boolean }
+  /** A node registered (or its agent restarted), went down, or came back up. */
+  | { type: 'node.state'; nodeId: string; hostname: string; state: 'up' | 'down' }
+  /** The operator cordoned, drained or uncordoned a node. */
+  | { type: 'node.admin'; nodeId: string; adminState: NodeAdminState }
+  /** A device registered unhealthy. */
+  | { type: 'device.health'; nodeId: string; index: number; uuid: string; healthy: boolean }
+  /** The maintenance mode was set. */
+  | { type: 'maintenance'; mode: MaintenanceMode }
+  /** A new leadership term began. */
+  | { type: 'leader'; holder: string; term: number; url: string | null };
+
+export type FeedEventType = FeedEventBody['type'];
+
+export const FEED_EVENT_TYPES: readonly FeedEventType[] = ['job.state', 'job.idle', 'node.state', 'node.admin', 'device.health', 'maintenance', 'leader'];
+
+/** Which events a reader wants: each condition given must hold. */
+export interface FeedFilter {
+  /** Exact types. */
+  types?: FeedEventType[];
+  jobId?: number;
+  queue?: string;
+}
+
+/**
+ * Expands a `types` filter: each entry an exact type or the part before its dot (`job` is job.state and job.idle).
+ * Returns the first entry that names no type, if any.
+ */
+export function expandFeedTypes(entries: string[]): { types: FeedEventType[] } | { unknown: string } {
+  const types = new Set<FeedEventType>();
+  for (const entry of entries) {
+    const matching = FEED_EVENT_TYPES.filter((t) => t === entry || t.split('.')[0] === entry);
+    if (matching.length === 0) return { unknown: entry };
+    for (const t of matching) types.add(t);
+  }
+  return { types: FEED_EVENT_TYPES.filter((t) => types.has(t)) };
+}
+
+/** Whether an event passes a filter (the hub's in-memory fan-out; the store applies the same filter in SQL). */
+export function feedEventMatches(event: FeedEvent, filter: FeedFilter): boolean {
+  if (filter.types !== undefined && !filter.types.includes(event.type)) return false;
+  if (filter.jobId !== undefined && !('jobId' in event && event.jobId === filter.jobId)) return false;
+  if (filter.queue !== undefined && !('queue' in event && event.queue === filter.queue)) return false;
+  return true;
+}
+
+/**
+ * Where a reader resuming after `after` starts: at the next event, or — when retention removed events it had not
+ * seen (`after` below `purgedThrough`) — at the oldest retained one, after a resync telling it so.
+ */
+export function feedResume(after: number, purgedThrough: number): { after: number; resync: false } | { after: number; resync: true; reason: string } {
+  if (after >= purgedThrough) return { after, resync: false };
+  return {
+    after: purgedThrough,
+    resync: true,
+    reason: `events ${after + 1}…${purgedThrough} were removed by retention: read the current state again (jobs, nodes), then follow from here`,
+  };
+}
