@@ -77,7 +77,7 @@ const UNDLQ_IN_QUEUE = `UPDATE jobs INDEXED BY jobs_dlq SET in_dlq = 0, updated_
  * attempt is still live (the agent has not yet killed it) is kept: it still holds devices.
  * Parameters: before, limit.
  */
-const SELECT_PURGEABLE = `SELECT id FROM jobs j INDEXED BY jobs_finished WHERE finished_at < ? AND in_dlq = 0 AND state IN ('succeeded', 'failed', 'cancelled')
+const SELECT_PURGEABLE = `SELECT id FROM jobs j INDEXED BY jobs_finished_report WHERE finished_at < ? AND in_dlq = 0 AND state IN ('succeeded', 'failed', 'cancelled')
     AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.${LIVE_ATTEMPT})
   ORDER BY finished_at LIMIT ?`;
 /** Each: parameters: JSON array of job ids. */
