@@ -1,6 +1,7 @@
-import { percentileSampleStep, percentileSeek, type GpuUsageGroup, type ReportFigures } from '../../core/slo-report.js';
+import { percentileSampleStep, percentileSeek, type ReportFigures } from '../../core/slo-report.js';
 import { REPORT_MAX_GPU_GROUPS, REPORT_PERCENTILE_SAMPLE, type ReportQuery } from '../report-store.js';
 import type { Sql } from './postgres-pool.js';
+import { jobFigures, usageFromRow, type FinishedRow, type NowRow, type UsageRow } from '../report-rows.js';
 
 /**
  * The SLO report's figures (store/report-store.ts; what each counts: core/slo-report.ts), in the
@@ -61,14 +62,6 @@ const GPU_USAGE = shapes(
   GROUP BY j.queue, j.owner ORDER BY gpu_seconds DESC, j.queue, j.owner LIMIT ${REPORT_MAX_GPU_GROUPS}`,
 );
 
-interface UsageRow {
-  queue: string;
-  owner: string | null;
-  gpu_seconds: number;
-  sampled_seconds: number;
-  utilization_seconds: number;
-  idle_seconds: number;
-}
 
 export async function jobReport(sql: Sql, query: ReportQuery): Promise<ReportFigures> {
   const one = query.queue !== undefined;
@@ -90,27 +83,12 @@ export async function jobReport(sql: Sql, query: ReportQuery): Promise<ReportFig
     return { count: all, sampled, ...(out as Record<`p${P}`, number | null>) };
   };
 
-  const finished = new Map((await sql.query<{ state: string; n: number; attempts: number }>(text(FINISHED_BY_STATE), params)).map((r) => [r.state, r]));
-  const now = new Map((await sql.query<{ state: string; n: number }>(text(NOW_BY_STATE), one ? [query.queue] : [])).map((r) => [r.state, r.n]));
+  const finished = await sql.query<FinishedRow>(text(FINISHED_BY_STATE), params);
+  const now = await sql.query<NowRow>(text(NOW_BY_STATE), one ? [query.queue] : []);
   const [capacity] = await sql.query<{ gpus: number; simulated: boolean }>(GPU_CAPACITY);
-  const usage: GpuUsageGroup[] = (await sql.query<UsageRow>(text(GPU_USAGE), params)).map((r) => ({
-    queue: r.queue,
-    owner: r.owner,
-    gpuSeconds: r.gpu_seconds,
-    sampledSeconds: r.sampled_seconds,
-    utilizationSeconds: r.utilization_seconds,
-    idleSeconds: r.idle_seconds,
-  }));
+  const usage = (await sql.query<UsageRow>(text(GPU_USAGE), params)).map(usageFromRow);
   return {
-    jobs: {
-      succeeded: finished.get('succeeded')?.n ?? 0,
-      failed: finished.get('failed')?.n ?? 0,
-      cancelled: finished.get('cancelled')?.n ?? 0,
-      retried: await count(RETRIED),
-      queuedNow: now.get('queued') ?? 0,
-      runningNow: (now.get('assigned') ?? 0) + (now.get('running') ?? 0),
-    },
-    finishedAttempts: (finished.get('succeeded')?.attempts ?? 0) + (finished.get('failed')?.attempts ?? 0),
+    ...jobFigures(finished, now, await count(RETRIED)),
     queueWaitMs: await percentiles([50, 95, 99] as const, WAIT_COUNT, waitSeek),
     runMs: await percentiles([50, 95] as const, RUN_COUNT, runSeek),
     dlqInflow: await count(DLQ_INFLOW),

@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { percentileSampleStep, percentileSeek, type GpuUsageGroup, type ReportFigures } from '../../core/slo-report.js';
+import { percentileSampleStep, percentileSeek, type ReportFigures } from '../../core/slo-report.js';
+import { jobFigures, usageFromRow, type FinishedRow, type NowRow, type UsageRow } from '../report-rows.js';
 import { REPORT_MAX_GPU_GROUPS, REPORT_PERCENTILE_SAMPLE, type ReportQuery } from '../report-store.js';
 
 /**
@@ -60,14 +61,6 @@ const GPU_USAGE = shapes(
   GROUP BY j.queue, j.owner ORDER BY gpu_seconds DESC, j.queue, j.owner LIMIT ${REPORT_MAX_GPU_GROUPS}`,
 );
 
-interface UsageRow {
-  queue: string;
-  owner: string | null;
-  gpu_seconds: number;
-  sampled_seconds: number;
-  utilization_seconds: number;
-  idle_seconds: number;
-}
 
 export type ReportQueries = ReturnType<typeof prepareReportQueries>;
 
@@ -75,8 +68,8 @@ type Prepared<R> = { all: Statement<unknown[], R>; queue: Statement<unknown[], R
 
 export function prepareReportQueries(db: Database) {
   const prep = <R>(s: Shapes) => ({ all: db.prepare<unknown[], R>(s.all), queue: db.prepare<unknown[], R>(s.queue) });
-  const finishedByState = prep<{ state: string; n: number; attempts: number }>(FINISHED_BY_STATE);
-  const nowByState = prep<{ state: string; n: number }>(NOW_BY_STATE);
+  const finishedByState = prep<FinishedRow>(FINISHED_BY_STATE);
+  const nowByState = prep<NowRow>(NOW_BY_STATE);
   const waitCount = prep<{ n: number }>(WAIT_COUNT);
   const waitAsc = prep<{ ms: number }>(waitSeek(false));
   const waitDesc = prep<{ ms: number }>(waitSeek(true));
@@ -107,23 +100,13 @@ export function prepareReportQueries(db: Database) {
       return { count: all, sampled, ...(Object.fromEntries(values) as Record<`p${P}`, number | null>) };
     };
 
-    const finished = new Map(pick(finishedByState).all(...params).map((r) => [r.state, r]));
-    const now = new Map(pick(nowByState).all(...(query.queue === undefined ? [] : [query.queue])).map((r) => [r.state, r.n]));
+    const finished = pick(finishedByState).all(...params);
+    const now = pick(nowByState).all(...(query.queue === undefined ? [] : [query.queue]));
     const capacity = gpuCapacity.get()!;
     gpuUsage ??= prep<UsageRow>(GPU_USAGE);
-    const usage: GpuUsageGroup[] = pick(gpuUsage)
-      .all(...params)
-      .map((r) => ({ queue: r.queue, owner: r.owner, gpuSeconds: r.gpu_seconds, sampledSeconds: r.sampled_seconds, utilizationSeconds: r.utilization_seconds, idleSeconds: r.idle_seconds }));
+    const usage = pick(gpuUsage).all(...params).map(usageFromRow);
     return {
-      jobs: {
-        succeeded: finished.get('succeeded')?.n ?? 0,
-        failed: finished.get('failed')?.n ?? 0,
-        cancelled: finished.get('cancelled')?.n ?? 0,
-        retried: count(retried),
-        queuedNow: now.get('queued') ?? 0,
-        runningNow: (now.get('assigned') ?? 0) + (now.get('running') ?? 0),
-      },
-      finishedAttempts: (finished.get('succeeded')?.attempts ?? 0) + (finished.get('failed')?.attempts ?? 0),
+      ...jobFigures(finished, now, count(retried)),
       queueWaitMs: percentiles([50, 95, 99] as const, waitCount, waitAsc, waitDesc),
       runMs: percentiles([50, 95] as const, runCount, runAsc, runDesc),
       dlqInflow: count(dlqInflow),
