@@ -31,7 +31,7 @@ export type FeedEventBody =
   | { type: 'node.state'; nodeId: string; hostname: string; state: 'up' | 'down' }
   /** The operator cordoned, drained or uncordoned a node. */
   | { type: 'node.admin'; nodeId: string; adminState: NodeAdminState }
-  /** A device registered unhealthy. */
+  /** A device's health changed (as its agent's registration reports it; a new device only when unhealthy). */
   | { type: 'device.health'; nodeId: string; index: number; uuid: string; healthy: boolean }
   /** The maintenance mode was set. */
   | { type: 'maintenance'; mode: MaintenanceMode }

@@ -82,16 +82,20 @@ export function feedContract(ctx: ContractContext): void {
       ]);
     });
 
-    it('records a device that registers unhealthy, and an agent restart as a registration', async () => {
+    it('records a device whose registered health changes, either way, and an agent restart as a registration', async () => {
       await ctx.store.upsertNode(node('n1', 2));
       const restarted = node('n1', 2, { incarnation: 'inc-2' });
       restarted.devices[1] = { ...restarted.devices[1]!, healthy: false };
       await ctx.store.upsertNode(restarted);
+      await ctx.store.upsertNode(restarted);
+      await ctx.store.upsertNode(node('n1', 2, { incarnation: 'inc-3' }));
       const body = (await readAll(ctx.store)).map(({ id: _id, at: _at, ...rest }) => rest);
       expect(body).toEqual([
         { type: 'node.state', nodeId: 'n1', hostname: 'n1.local', state: 'up' },
         { type: 'node.state', nodeId: 'n1', hostname: 'n1.local', state: 'up' },
         { type: 'device.health', nodeId: 'n1', index: 1, uuid: 'GPU-1', healthy: false },
+        { type: 'node.state', nodeId: 'n1', hostname: 'n1.local', state: 'up' },
+        { type: 'device.health', nodeId: 'n1', index: 1, uuid: 'GPU-1', healthy: true },
       ]);
     });
 

@@ -127,16 +127,30 @@ $$;
 CREATE TRIGGER nodes_feed AFTER INSERT OR UPDATE OF state, incarnation, admin_state ON nodes
   FOR EACH ROW EXECUTE FUNCTION gpuq_nodes_feed();
 
--- device.health: a device registered unhealthy (its agent's discovery said so).
+-- device.health: a device's health as its agent's registration reports it changed (devices are replaced at each
+-- registration, so the last health seen of each device is kept apart). A new device is news only when unhealthy.
+CREATE TABLE device_health_seen (
+  node_id      text COLLATE "C" NOT NULL,
+  device_index integer          NOT NULL,
+  healthy      boolean          NOT NULL,
+  PRIMARY KEY (node_id, device_index)
+);
 CREATE FUNCTION gpuq_devices_feed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  seen boolean;
 BEGIN
-  PERFORM gpuq_stage_event(gpuq_now_ms(), 'device.health', NULL,
-    jsonb_build_object('nodeId', NEW.node_id, 'index', NEW.device_index, 'uuid', NEW.uuid, 'healthy', false));
+  SELECT healthy INTO seen FROM device_health_seen WHERE node_id = NEW.node_id AND device_index = NEW.device_index;
+  IF NEW.healthy IS DISTINCT FROM coalesce(seen, true) THEN
+    PERFORM gpuq_stage_event(gpuq_now_ms(), 'device.health', NULL,
+      jsonb_build_object('nodeId', NEW.node_id, 'index', NEW.device_index, 'uuid', NEW.uuid, 'healthy', NEW.healthy));
+  END IF;
+  INSERT INTO device_health_seen (node_id, device_index, healthy) VALUES (NEW.node_id, NEW.device_index, NEW.healthy)
+    ON CONFLICT (node_id, device_index) DO UPDATE SET healthy = excluded.healthy;
   RETURN NULL;
 END;
 $$;
 CREATE TRIGGER devices_health_feed AFTER INSERT ON devices
-  FOR EACH ROW WHEN (NOT NEW.healthy) EXECUTE FUNCTION gpuq_devices_feed();
+  FOR EACH ROW EXECUTE FUNCTION gpuq_devices_feed();
 
 -- maintenance: drain or normal, when it changes.
 CREATE FUNCTION gpuq_maintenance_feed() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -61,12 +61,22 @@ BEGIN
     json_object('nodeId', NEW.id, 'adminState', NEW.admin_state));
 END;
 
--- device.health: a device registered unhealthy (its agent's discovery said so).
+-- device.health: a device's health as its agent's registration reports it changed (devices are replaced at each
+-- registration, so the last health seen of each device is kept apart). A new device is news only when unhealthy.
+CREATE TABLE device_health_seen (
+  node_id      TEXT    NOT NULL,
+  device_index INTEGER NOT NULL,
+  healthy      INTEGER NOT NULL,
+  PRIMARY KEY (node_id, device_index)
+) STRICT, WITHOUT ROWID;
 CREATE TRIGGER devices_health_feed AFTER INSERT ON devices
-WHEN NEW.healthy = 0
 BEGIN
-  INSERT INTO events (at, type, data) VALUES ((julianday('now') - 2440587.5) * 86400000.0, 'device.health',
-    json_object('nodeId', NEW.node_id, 'index', NEW.device_index, 'uuid', NEW.uuid, 'healthy', json('false')));
+  INSERT INTO events (at, type, data)
+  SELECT (julianday('now') - 2440587.5) * 86400000.0, 'device.health',
+    json_object('nodeId', NEW.node_id, 'index', NEW.device_index, 'uuid', NEW.uuid, 'healthy', CASE WHEN NEW.healthy = 1 THEN json('true') ELSE json('false') END)
+  WHERE NEW.healthy IS NOT coalesce((SELECT healthy FROM device_health_seen WHERE node_id = NEW.node_id AND device_index = NEW.device_index), 1);
+  INSERT INTO device_health_seen (node_id, device_index, healthy) VALUES (NEW.node_id, NEW.device_index, NEW.healthy)
+    ON CONFLICT (node_id, device_index) DO UPDATE SET healthy = excluded.healthy;
 END;
 
 -- maintenance: drain or normal, when it changes.
