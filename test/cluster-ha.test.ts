@@ -32,6 +32,7 @@ afterAll(async () => {
 interface LeaderStatus {
   leader: { replica: string; term: number } | null;
   self: { replica: string; leader: boolean };
+  replicas: { id: string; url: string | null; leader: boolean }[];
 }
 
 /**
@@ -135,6 +136,12 @@ describe('cluster high availability: replicas on PostgreSQL, remote agents', () 
     const [a, b] = c.replicas as [GpuqProcess, GpuqProcess];
     const [fromA, fromB] = await Promise.all([c.leaderOf(a), c.leaderOf(b)]);
     expect([fromA.self.leader, fromB.self.leader]).toEqual([true, false]);
+    // Either replica lists both as alive, the leader marked.
+    const alive = await until('both replicas to be seen', async () => {
+      const r = (await c.leaderOf(b)).replicas;
+      return r.length === 2 ? r : undefined;
+    }, 10_000);
+    expect(alive.map((r) => [r.id, r.url, r.leader])).toEqual([[fromA.self.replica, a.url, true], [fromB.self.replica, b.url, false]]);
     // Two agents talk to the leader first (they must move when it dies), one to the other replica.
     await Promise.all([c.agent('gpu-a', [a.url, b.url]), c.agent('gpu-b', [b.url, a.url]), c.agent('gpu-c', [a.url, b.url])]);
 

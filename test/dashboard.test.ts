@@ -186,6 +186,9 @@ describe('the dashboard (auth off, 2 simulated GPUs)', () => {
   it('toggles maintenance mode with a confirmation, and the audit log records it', async () => {
     await page.getByTestId('nav-maintenance').click();
     await page.waitForSelector('[data-testid=mode][data-mode=normal]');
+    // The one replica alive is this server, and it leads.
+    const replicas = await page.waitForSelector('[data-testid=replicas] tbody tr');
+    expect(await replicas.textContent()).toMatch(/leader$/);
     await page.getByTestId('set-drain').click();
     // Nothing changes until the operator confirms.
     await page.waitForSelector('[data-testid=confirm]');

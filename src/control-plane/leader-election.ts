@@ -112,6 +112,8 @@ export class LeaderElection {
       return;
     }
     if (this.stopped) return;
+    // Every server says it is alive at each step, so the API can list the replicas beside the leader.
+    await this.store.seeReplica(this.options.replicaId, this.options.url, now).catch((err: unknown) => this.log.warn({ err }, 'could not record this replica as alive'));
     this.observe(lease);
     if (lease.holder !== this.options.replicaId) {
       if (this.fence !== null) await this.stepDown(`${lease.holder} holds the lease (term ${lease.term})`);

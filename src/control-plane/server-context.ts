@@ -20,6 +20,8 @@ export interface ServerContext {
   startedAt: number;
   /** This server's name in leader election (GET /v1/status/leader). */
   replicaId: string;
+  /** A replica that recorded itself this recently is alive (three steps of the leader election). */
+  replicaAliveMs: number;
   /** `required`: every non-public route needs a bearer token; `off`: every caller is `local` (loopback only). */
   auth: AuthMode;
   audit: AuditLog;

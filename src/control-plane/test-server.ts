@@ -45,7 +45,7 @@ export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dat
   const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: TEST_LEASE_MS, periodMs: 200 });
   const audit = new AuditLog(store, clock, log);
   const feed = new FeedWatch(store);
-  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
+  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', replicaAliveMs: 6000, auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
   await app.ready();
   return {
     dir,

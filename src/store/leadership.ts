@@ -28,6 +28,14 @@ export interface LeaderLease {
   expiresAt: number;
 }
 
+/** A control-plane server sharing the store, as it last recorded itself. */
+export interface ReplicaInfo {
+  id: string;
+  url: string | null;
+  startedAt: number;
+  lastSeenAt: number;
+}
+
 /** A leader's proof of leadership, carried by its writes as leader. */
 export interface Fence {
   term: number;
@@ -48,4 +56,11 @@ export interface LeadershipStore {
   resignLeadership(holder: string, term: number, now: number): Promise<void>;
   /** The lease as stored (it may have run out), or null when no server ever led. */
   getLeadership(): Promise<LeaderLease | null>;
+  /**
+   * Records that control-plane server `id` (reachable at `url`) is alive at `now`; the first call records its
+   * start. Removes the servers not seen for an hour.
+   */
+  seeReplica(id: string, url: string | null, now: number): Promise<void>;
+  /** The servers seen at or after `since`, oldest start first. */
+  listReplicas(since: number): Promise<ReplicaInfo[]>;
 }

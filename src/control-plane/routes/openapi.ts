@@ -60,7 +60,7 @@ const ROUTES: Record<string, Record<string, Op>> = {
       query: ['since', 'until', 'queue'],
     },
   },
-  '/v1/status/leader': { get: { summary: 'Which server leads the control plane (schedules, reclaims, purges), its term and lease; and whether this server leads.' } },
+  '/v1/status/leader': { get: { summary: 'Which server leads the control plane (schedules, reclaims, purges), its term and lease; whether this server leads; and the replicas alive now (every server records itself at each step of the leader election): [{id, url, startedAt, lastSeenAt, leader}].' } },
   '/v1/agents/register': { post: { summary: 'A remote agent (gpuq agent) registers its node: {"node": {id, hostname, labels, cpus, memoryMb, maxRunning, devices, incarnation}, "logUrl"?, "logSecret"?}. Answers {sessionId, liveAttemptIds, leaseMs, idlePolicy} (the attempts the store still holds live on the node; the idle policy {utilizationPct, idleMs} the agent applies to the GPUs of its attempts); replaces the node\'s previous session.', body: 'AgentRegistration' } },
   '/v1/agents/{nodeId}/work': { get: { summary: 'Long-poll of an agent session for work: answers {seq, run: [attempts], cancel: [{attemptId, reason}]} at once when something is queued, else within waitMs (default 25000). Messages stay queued until acknowledged with ack=<seq> on the next poll (at-least-once). 410 AGENT_SESSION_EXPIRED: register again.', query: ['session', 'ack', 'waitMs'] } },
   '/v1/agents/{nodeId}/leave': { post: { summary: 'The agent stops cleanly ({"incarnation"}): its node is marked down at once, so no new work is placed there until it registers again; a call from an older incarnation changes nothing. Answers {left}.' } },

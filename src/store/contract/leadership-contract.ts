@@ -8,6 +8,20 @@ const LEADER_LEASE_MS = 5000;
 /** The leader lease and fencing (store/leadership.ts). */
 export function leadershipContract(ctx: ContractContext): void {
   describe('leadership', () => {
+    it('lists the replicas seen since a time, with their start and last sighting, and forgets those unseen for an hour', async () => {
+      expect(await ctx.store.listReplicas(0)).toEqual([]);
+      await ctx.store.seeReplica('b', 'http://b:7420', T0);
+      await ctx.store.seeReplica('a', null, T0 + 1000);
+      await ctx.store.seeReplica('b', 'http://b:7421', T0 + 2000);
+      expect(await ctx.store.listReplicas(T0)).toEqual([
+        { id: 'b', url: 'http://b:7421', startedAt: T0, lastSeenAt: T0 + 2000 },
+        { id: 'a', url: null, startedAt: T0 + 1000, lastSeenAt: T0 + 1000 },
+      ]);
+      expect((await ctx.store.listReplicas(T0 + 1500)).map((r) => r.id)).toEqual(['b']);
+      await ctx.store.seeReplica('c', null, T0 + 1000 + 3_600_001);
+      expect((await ctx.store.listReplicas(0)).map((r) => r.id)).toEqual(['b', 'c']);
+    });
+
     it('has no leader until one claims; the first claim starts term 1', async () => {
       expect(await ctx.store.getLeadership()).toBeNull();
       const a = await ctx.store.claimLeadership('a', 'http://a:7420', T0, LEADER_LEASE_MS);

@@ -1,7 +1,7 @@
 import { NotLeaderError } from '../../core/errors.js';
-import type { Fence, LeaderLease } from '../leadership.js';
+import type { Fence, LeaderLease, ReplicaInfo } from '../leadership.js';
 import type { Sql } from './postgres-pool.js';
-import { LEASE_COLUMNS, leaseFromRow, type LeaseRow } from '../lease-row.js';
+import { LEASE_COLUMNS, leaseFromRow, REPLICA_COLUMNS, REPLICA_FORGET_MS, replicaFromRow, type LeaseRow, type ReplicaRow } from '../lease-row.js';
 
 /**
  * The leader lease (store/leadership.ts) on PostgreSQL: one row. A claim locks
@@ -56,4 +56,21 @@ export async function getLeadership(sql: Sql): Promise<LeaderLease | null> {
 export async function checkFence(sql: Sql, fence: Fence): Promise<void> {
   const [r] = await sql.query<{ term: number }>(SELECT_TERM_FOR_SHARE);
   if (r?.term !== fence.term) throw new NotLeaderError(fence.term, r?.term ?? null);
+}
+
+/** Parameters: id, url, now (its start when new). */
+const SEE_REPLICA = `INSERT INTO replicas (id, url, started_at, last_seen_at) VALUES ($1, $2, $3, $3)
+  ON CONFLICT (id) DO UPDATE SET url = excluded.url, last_seen_at = excluded.last_seen_at`;
+/** Parameters: seen before. */
+const FORGET_REPLICAS = `DELETE FROM replicas WHERE last_seen_at < $1`;
+/** Parameters: seen since. */
+const SELECT_REPLICAS = `SELECT ${REPLICA_COLUMNS} FROM replicas WHERE last_seen_at >= $1 ORDER BY started_at, id`;
+
+export async function seeReplica(sql: Sql, id: string, url: string | null, now: number): Promise<void> {
+  await sql.execute(SEE_REPLICA, [id, url, now]);
+  await sql.execute(FORGET_REPLICAS, [now - REPLICA_FORGET_MS]);
+}
+
+export async function listReplicas(sql: Sql, since: number): Promise<ReplicaInfo[]> {
+  return (await sql.query<ReplicaRow>(SELECT_REPLICAS, [since])).map(replicaFromRow);
 }

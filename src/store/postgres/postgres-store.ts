@@ -142,6 +142,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     claimLeadership: (holder, url, now, leaseMs, takeover) => db.write((sql) => leader.claimLeadership(sql, holder, url, now, leaseMs, takeover)),
     resignLeadership: (holder, term, now) => leader.resignLeadership(db, holder, term, now),
     getLeadership: () => leader.getLeadership(db),
+    seeReplica: (id, url, now) => db.write((sql) => leader.seeReplica(sql, id, url, now)),
+    listReplicas: (since) => leader.listReplicas(db, since),
     jobStats: () => db.read((sql) => jobs.jobStats(sql)),
     jobReport: (query) => db.read((sql) => report.jobReport(sql, query)),
 

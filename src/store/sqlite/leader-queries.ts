@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { NotLeaderError } from '../../core/errors.js';
-import type { Fence, LeaderLease } from '../leadership.js';
-import { LEASE_COLUMNS, leaseFromRow, type LeaseRow } from '../lease-row.js';
+import type { Fence, LeaderLease, ReplicaInfo } from '../leadership.js';
+import { LEASE_COLUMNS, leaseFromRow, REPLICA_COLUMNS, REPLICA_FORGET_MS, replicaFromRow, type LeaseRow, type ReplicaRow } from '../lease-row.js';
 
 /** The leader lease (store/leadership.ts) on SQLite: one row, read and written inside the caller's transaction. */
 
@@ -15,7 +15,18 @@ const RENEW_LEASE = `UPDATE leadership SET expires_at = ?, renewed_at = ? WHERE 
 /** Parameters: now, holder, term. */
 const RESIGN = `UPDATE leadership SET expires_at = min(expires_at, ?) WHERE id = 1 AND holder = ? AND term = ?`;
 
+/** Parameters: id, url, started_at (now: kept from the first call), last_seen_at (now). */
+const SEE_REPLICA = `INSERT INTO replicas (id, url, started_at, last_seen_at) VALUES (?, ?, ?, ?)
+  ON CONFLICT (id) DO UPDATE SET url = excluded.url, last_seen_at = excluded.last_seen_at`;
+/** Parameters: seen before. */
+const FORGET_REPLICAS = `DELETE FROM replicas WHERE last_seen_at < ?`;
+/** Parameters: seen since. */
+const SELECT_REPLICAS = `SELECT ${REPLICA_COLUMNS} FROM replicas WHERE last_seen_at >= ? ORDER BY started_at, id`;
+
 export function prepareLeaderQueries(db: Database) {
+  const seeReplicaStmt = db.prepare<[string, string | null, number, number]>(SEE_REPLICA);
+  const forgetReplicas = db.prepare<[number]>(FORGET_REPLICAS);
+  const selectReplicas = db.prepare<[number], ReplicaRow>(SELECT_REPLICAS);
   const selectLease = db.prepare<[], LeaseRow>(SELECT_LEASE);
   const upsertLease = db.prepare<[string, string | null, number, number, number, number]>(UPSERT_LEASE);
   const renewLease = db.prepare<[number, number, string, number]>(RENEW_LEASE);
@@ -49,5 +60,14 @@ export function prepareLeaderQueries(db: Database) {
     if (cur?.term !== fence.term) throw new NotLeaderError(fence.term, cur?.term ?? null);
   }
 
-  return { claimLeadership, resignLeadership, getLeadership, checkFence };
+  function seeReplica(id: string, url: string | null, now: number): void {
+    seeReplicaStmt.run(id, url, now, now);
+    forgetReplicas.run(now - REPLICA_FORGET_MS);
+  }
+
+  function listReplicas(since: number): ReplicaInfo[] {
+    return selectReplicas.all(since).map(replicaFromRow);
+  }
+
+  return { claimLeadership, resignLeadership, getLeadership, checkFence, seeReplica, listReplicas };
 }

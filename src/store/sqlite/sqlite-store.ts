@@ -241,6 +241,8 @@ function createSqliteStore(db: Database.Database): Store {
     claimLeadership: write(leader.claimLeadership),
     resignLeadership: write(leader.resignLeadership),
     getLeadership: read(leader.getLeadership),
+    seeReplica: write(leader.seeReplica),
+    listReplicas: read(leader.listReplicas),
     jobStats: read(jobs.jobStats),
     jobReport: read(report.jobReport),
 

@@ -10,6 +10,7 @@ interface Leader {
   leader: { replica: string; url: string | null; term: number; since: number; renewedAt: number; expiresAt: number } | null;
   lastTerm: number | null;
   self: { replica: string; leader: boolean };
+  replicas: { id: string; url: string | null; startedAt: number; lastSeenAt: number; leader: boolean }[];
 }
 
 /** Maintenance mode (drain / normal, confirmed first), who leads the control plane, and the audit log. */
@@ -93,6 +94,33 @@ function LeaderPanel() {
             {l.self.replica} {l.self.leader ? '(leader)' : '(serves the API; does not schedule)'}
           </dd>
         </dl>
+      ) : null}
+      {l && l.replicas.length > 0 ? (
+        <>
+          <h3>Replicas alive</h3>
+          <table class="grid-table compact" data-testid="replicas">
+            <thead>
+              <tr>
+                <th>replica</th>
+                <th>url</th>
+                <th>started</th>
+                <th>last seen</th>
+                <th>role</th>
+              </tr>
+            </thead>
+            <tbody>
+              {l.replicas.map((r) => (
+                <tr key={r.id}>
+                  <td>{r.id}</td>
+                  <td>{r.url ?? '—'}</td>
+                  <td>{ago(r.startedAt, now)}</td>
+                  <td>{ago(r.lastSeenAt, now)}</td>
+                  <td>{r.leader ? 'leader' : 'replica'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       ) : null}
       {terms.data && terms.data.events.length > 0 ? (
         <>
