@@ -42,7 +42,7 @@ export type FeedEventType = FeedEventBody['type'];
 
 export const FEED_EVENT_TYPES: readonly FeedEventType[] = ['job.state', 'job.idle', 'node.state', 'node.admin', 'device.health', 'maintenance', 'leader'];
 
-/** Which events a reader wants: each condition given must hold. */
+/** Which events a reader wants: each condition given must hold (the store applies it when it reads). */
 export interface FeedFilter {
   /** Exact types. */
   types?: FeedEventType[];
@@ -62,14 +62,6 @@ export function expandFeedTypes(entries: string[]): { types: FeedEventType[] } |
     for (const t of matching) types.add(t);
   }
   return { types: FEED_EVENT_TYPES.filter((t) => types.has(t)) };
-}
-
-/** Whether an event passes a filter (the hub's in-memory fan-out; the store applies the same filter in SQL). */
-export function feedEventMatches(event: FeedEvent, filter: FeedFilter): boolean {
-  if (filter.types !== undefined && !filter.types.includes(event.type)) return false;
-  if (filter.jobId !== undefined && !('jobId' in event && event.jobId === filter.jobId)) return false;
-  if (filter.queue !== undefined && !('queue' in event && event.queue === filter.queue)) return false;
-  return true;
 }
 
 /**

@@ -30,7 +30,8 @@ export function eventRoutes(app: FastifyInstance, ctx: ServerContext): void {
     // The header is what a reconnecting EventSource sends: it is newer than an `after` left in the URL.
     const after = lastEventId ?? q.after;
     const filter: FeedFilter = { types: q.types, jobId: q.job, queue: q.queue };
-    const first = await ctx.store.readFeed(after ?? null, filter, q.limit);
+    // Followed, only the head and the retention mark are needed here: the stream reads the events itself.
+    const first = await ctx.store.readFeed(after ?? null, filter, q.follow ? 1 : q.limit);
     if (after !== undefined && after > first.headId) {
       const param = lastEventId !== undefined ? 'Last-Event-ID' : 'after';
       throw new ValidationError([{ path: param, message: `event ${after} does not exist yet (the newest is ${first.headId}): an id from another gpuq installation? Start again without it` }]);
