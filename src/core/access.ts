@@ -5,10 +5,10 @@
  *
  * The human roles are nested, each holding every action of the one before:
  *   viewer ⊂ submitter ⊂ operator ⊂ admin
- *   viewer     reads: jobs, logs, the DLQ, nodes, the maintenance mode, health and metrics
- *   submitter  + submits jobs and cancels the jobs it owns
+ *   viewer     reads: jobs, logs, the DLQ, nodes, pools and their tasks, the maintenance mode, health and metrics
+ *   submitter  + submits jobs and pool tasks, and cancels the jobs it owns
  *   operator   + cancels any job or a whole queue, DLQ replay and purge, node and
- *                maintenance control, reads the audit log
+ *                maintenance control, pools (create, update, stop, evict, delete), reads the audit log
  *   admin      + manages API tokens
  * `agent` stands apart: it holds only the agent actions (the endpoints remote
  * agents will call in cluster mode), and no human action, so a token copied off
@@ -34,6 +34,9 @@ export const ACTIONS = [
   'system.read',
   'audit.read',
   'tokens.manage',
+  'pools.read',
+  'pools.submit',
+  'pools.manage',
   'agent.register',
   'agent.heartbeat',
   'agent.report',
@@ -41,9 +44,9 @@ export const ACTIONS = [
 export type Action = (typeof ACTIONS)[number];
 
 /** What each nested role adds to the one below it. */
-const VIEWER: readonly Action[] = ['jobs.read', 'dlq.read', 'nodes.read', 'control.read', 'system.read'];
-const SUBMITTER: readonly Action[] = [...VIEWER, 'jobs.submit', 'jobs.cancel.own'];
-const OPERATOR: readonly Action[] = [...SUBMITTER, 'jobs.cancel.any', 'queue.cancel', 'dlq.replay', 'dlq.purge', 'nodes.manage', 'control.maintenance', 'audit.read'];
+const VIEWER: readonly Action[] = ['jobs.read', 'dlq.read', 'nodes.read', 'control.read', 'system.read', 'pools.read'];
+const SUBMITTER: readonly Action[] = [...VIEWER, 'jobs.submit', 'jobs.cancel.own', 'pools.submit'];
+const OPERATOR: readonly Action[] = [...SUBMITTER, 'jobs.cancel.any', 'queue.cancel', 'dlq.replay', 'dlq.purge', 'nodes.manage', 'control.maintenance', 'audit.read', 'pools.manage'];
 const ADMIN: readonly Action[] = [...OPERATOR, 'tokens.manage'];
 const AGENT: readonly Action[] = ['agent.register', 'agent.heartbeat', 'agent.report'];
 
@@ -136,7 +139,8 @@ export function shouldTouchToken(lastUsedAt: number | null, now: number): boolea
 /**
  * Operator actions, each written to the audit log with its outcome. Names
  * follow the access actions they exercise; token management (tokens.manage)
- * is split in its two writes and node management (nodes.manage) in its three,
+ * is split in its two writes, node management (nodes.manage) in its three and
+ * pool management (pools.manage) in its eight,
  * so the log reads as what happened.
  */
 export const AUDIT_ACTIONS = [
@@ -150,6 +154,14 @@ export const AUDIT_ACTIONS = [
   'nodes.cordon',
   'nodes.drain',
   'nodes.uncordon',
+  'pools.create',
+  'pools.update',
+  'pools.stop',
+  'pools.start',
+  'pools.evict',
+  'pools.stop-all',
+  'pools.delete',
+  'pools.replay',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -17,6 +17,11 @@ export type ErrorCode =
   | 'TOKEN_NAME_TAKEN'
   | 'AGENT_SESSION_EXPIRED'
   | 'NODE_UNREACHABLE'
+  | 'POOL_NOT_FOUND'
+  | 'POOL_EXISTS'
+  | 'POOL_STOPPED'
+  | 'TASK_NOT_FOUND'
+  | 'REPLICA_GONE'
   | 'INTERNAL';
 
 export class GpuqError extends Error {
@@ -149,5 +154,55 @@ export class NodeUnreachableError extends GpuqError {
     const what = options?.what ?? 'the log';
     super('NODE_UNREACHABLE', `${what} is on node ${nodeId}, whose agent cannot be reached (${detail}); it is readable again once the agent runs`, options);
     this.nodeId = nodeId;
+  }
+}
+
+/** No pool has this name (never created, or deleted). */
+export class PoolNotFoundError extends GpuqError {
+  readonly pool: string;
+  constructor(pool: string) {
+    super('POOL_NOT_FOUND', `pool "${pool}" not found: \`gpuq pool ls\` lists the pools`);
+    this.pool = pool;
+  }
+}
+
+/** A pool of this name exists already. Nothing changed. */
+export class PoolExistsError extends GpuqError {
+  readonly pool: string;
+  constructor(pool: string) {
+    super('POOL_EXISTS', `a pool named "${pool}" exists already: change it with \`gpuq pool update\`, or delete it first`);
+    this.pool = pool;
+  }
+}
+
+/** The pool is stopped: it takes no new tasks until started again. Nothing was stored. */
+export class PoolStoppedError extends GpuqError {
+  readonly pool: string;
+  constructor(pool: string) {
+    super('POOL_STOPPED', `pool "${pool}" is stopped and takes no new tasks: start it with \`gpuq pool start ${pool}\` (its queued tasks wait for it)`);
+    this.pool = pool;
+  }
+}
+
+/** The pool has no task with this ID (never submitted, or retention purged it). */
+export class TaskNotFoundError extends GpuqError {
+  readonly pool: string;
+  readonly taskId: number;
+  constructor(pool: string, taskId: number) {
+    super('TASK_NOT_FOUND', `pool "${pool}" has no task ${taskId}`);
+    this.pool = pool;
+    this.taskId = taskId;
+  }
+}
+
+/**
+ * A replica host spoke for a replica attempt that is no longer live (evicted, reclaimed, replaced), or with a
+ * credential that is not that attempt's. It must stop its worker and exit; its tasks are redelivered.
+ */
+export class ReplicaGoneError extends GpuqError {
+  readonly jobId: number;
+  constructor(jobId: number, detail: string) {
+    super('REPLICA_GONE', `replica ${jobId}: ${detail}; its worker must stop (its tasks are redelivered)`);
+    this.jobId = jobId;
   }
 }

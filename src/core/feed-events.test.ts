@@ -8,6 +8,7 @@ describe('event feed type filters', () => {
     expect(expandFeedTypes(['node.admin', 'node.admin'])).toEqual({ types: ['node.admin'] });
     expect(expandFeedTypes(['job.state', 'jobs'])).toEqual({ unknown: 'jobs' });
     expect(expandFeedTypes(['job.'])).toEqual({ unknown: 'job.' });
+    expect(expandFeedTypes(['pool'])).toEqual({ types: ['pool.created', 'pool.updated', 'pool.stopped', 'pool.started', 'pool.deleted', 'pool.replica.ready'] });
   });
 });
 

@@ -36,11 +36,36 @@ export type FeedEventBody =
   /** The maintenance mode was set. */
   | { type: 'maintenance'; mode: MaintenanceMode }
   /** A new leadership term began. */
-  | { type: 'leader'; holder: string; term: number; url: string | null };
+  | { type: 'leader'; holder: string; term: number; url: string | null }
+  /** A warm worker pool was created (core/pool-spec.ts), at generation 1. */
+  | { type: 'pool.created'; pool: string; generation: number }
+  /** A pool's spec was changed: its replicas of older generations are replaced. */
+  | { type: 'pool.updated'; pool: string; generation: number }
+  /** A pool was stopped (it takes no tasks, its replicas finish and exit) or started again. */
+  | { type: 'pool.stopped'; pool: string }
+  | { type: 'pool.started'; pool: string }
+  | { type: 'pool.deleted'; pool: string }
+  /** A replica's worker said it is ready (once per attempt of the replica job `jobId`, in queue `pool.<name>`). */
+  | { type: 'pool.replica.ready'; pool: string; jobId: number; queue: string; attemptId: number; generation: number };
 
 export type FeedEventType = FeedEventBody['type'];
 
-export const FEED_EVENT_TYPES: readonly FeedEventType[] = ['job.state', 'job.idle', 'node.state', 'node.admin', 'device.health', 'maintenance', 'leader'];
+export const FEED_EVENT_TYPES: readonly FeedEventType[] = [
+  'job.state',
+  'job.idle',
+  'node.state',
+  'node.admin',
+  'device.health',
+  'maintenance',
+  'leader',
+  'pool.created',
+  'pool.updated',
+  'pool.stopped',
+  'pool.started',
+  'pool.deleted',
+  'pool.replica.ready',
+];
+
 
 /** Which events a reader wants: each condition given must hold (the store applies it when it reads). */
 export interface FeedFilter {

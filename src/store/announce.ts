@@ -63,5 +63,91 @@ export function announcing(store: StoreMethods, announce: (event: StoreEvent) =>
       await store.setMaintenanceMode(...args);
       publish({ type: 'maintenance' });
     },
+    ...announcingPools(store, publish),
+  };
+}
+
+/**
+ * Pools (pool-store.ts): `pool-tasks` when tasks may have become claimable (waiting replica hosts claim again),
+ * `pool-results` when tasks ended (callers waiting for results read them), `pools` when what the pool controller
+ * watches changed. Claims announce nothing: they only take work.
+ */
+function announcingPools(store: StoreMethods, publish: (event: StoreEvent) => void): Partial<StoreMethods> {
+  const poolsOf = (names: Iterable<string>) => [...new Set(names)].sort();
+  const changed = () => publish({ type: 'pools' });
+  return {
+    createPool: async (...args) => {
+      const pool = await store.createPool(...args);
+      changed();
+      return pool;
+    },
+    updatePool: async (...args) => {
+      const pool = await store.updatePool(...args);
+      if (pool) changed();
+      return pool;
+    },
+    setPoolState: async (...args) => {
+      const pools = await store.setPoolState(...args);
+      if (pools.length > 0) changed();
+      // A started pool's queued tasks are claimable again.
+      const started = pools.filter((p) => p.state === 'active').map((p) => p.name);
+      if (started.length > 0) publish({ type: 'pool-tasks', pools: poolsOf(started) });
+      return pools;
+    },
+    deletePool: async (...args) => {
+      const live = await store.deletePool(...args);
+      if (live !== null) {
+        changed();
+        // Its tasks are gone: whoever waits for one of their results reads again (and finds none).
+        publish({ type: 'pool-results', pools: [args[0]] });
+      }
+      return live;
+    },
+    // New replica jobs are queued: the scheduler places them.
+    startReplicas: async (...args) => {
+      const replicas = await store.startReplicas(...args);
+      if (replicas.length > 0) {
+        changed();
+        publish({ type: 'work' });
+      }
+      return replicas;
+    },
+    markReplicaReady: async (...args) => {
+      const ready = await store.markReplicaReady(...args);
+      if (ready) changed();
+      return ready;
+    },
+    requestReplicaStop: async (...args) => {
+      await store.requestReplicaStop(...args);
+      if (args[0].length > 0) changed();
+    },
+    submitTasks: async (...args) => {
+      const out = await store.submitTasks(...args);
+      if (out.some((o) => o.created)) publish({ type: 'pool-tasks', pools: [args[0]] });
+      return out;
+    },
+    replayTasks: async (...args) => {
+      const tasks = await store.replayTasks(...args);
+      if (tasks.length > 0) publish({ type: 'pool-tasks', pools: [args[0]] });
+      return tasks;
+    },
+    completeTasks: async (...args) => {
+      const out = await store.completeTasks(...args);
+      const accepted = out.filter((c) => c.accepted && c.pool !== undefined);
+      const ended = accepted.filter((c) => c.state !== 'queued');
+      if (ended.length > 0) publish({ type: 'pool-results', pools: poolsOf(ended.map((c) => c.pool!)), tasks: ended.map((c) => c.taskId) });
+      // A retryable error put the task back in the queue (after its backoff).
+      const requeued = accepted.filter((c) => c.state === 'queued');
+      if (requeued.length > 0) publish({ type: 'pool-tasks', pools: poolsOf(requeued.map((c) => c.pool!)) });
+      return out;
+    },
+    redeliverTasks: async (...args) => {
+      const out = await store.redeliverTasks(...args);
+      const requeued = out.filter((r) => r.state === 'queued');
+      if (requeued.length > 0) publish({ type: 'pool-tasks', pools: poolsOf(requeued.map((r) => r.pool)) });
+      const failed = out.filter((r) => r.state === 'failed');
+      if (failed.length > 0) publish({ type: 'pool-results', pools: poolsOf(failed.map((r) => r.pool)), tasks: failed.map((r) => r.taskId) });
+      return out;
+    },
   };
 }

@@ -13,10 +13,10 @@ export interface Page<T> {
 }
 
 /**
- * Cursors are opaque to callers: base64url of "<kind><last id>" ("j" for jobs, "a" for the audit log),
+ * Cursors are opaque to callers: base64url of "<kind><last id>" ("j" for jobs, "a" for the audit log, "t" for pool tasks),
  * the same on every database, so the encoding can change without breaking clients that only echo it back.
  */
-export type CursorKind = 'j' | 'a';
+export type CursorKind = 'j' | 'a' | 't';
 
 export function encodeCursor(kind: CursorKind, lastId: number): string {
   return Buffer.from(`${kind}${lastId}`).toString('base64url');
@@ -25,7 +25,7 @@ export function encodeCursor(kind: CursorKind, lastId: number): string {
 /** The last id of a cursor of this kind; a ValidationError naming `cursor` when it is not one. */
 export function decodeCursor(kind: CursorKind, cursor: string): number {
   const m = new RegExp(`^${kind}(\\d{1,15})$`).exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m) throw new ValidationError([{ path: 'cursor', message: `is not a cursor returned by a previous page${kind === 'a' ? ' of the audit log' : ''}; start again without one` }]);
+  if (!m) throw new ValidationError([{ path: 'cursor', message: `is not a cursor returned by a previous page${kind === 'a' ? ' of the audit log' : kind === 't' ? ' of the pool\'s tasks' : ''}; start again without one` }]);
   return Number(m[1]);
 }
 

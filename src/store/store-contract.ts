@@ -10,6 +10,8 @@ import { leadershipContract } from './contract/leadership-contract.js';
 import { nodeAdminContract } from './contract/node-admin-contract.js';
 import { nodeContract } from './contract/node-contract.js';
 import { outputContract } from './contract/output-contract.js';
+import { poolContract } from './contract/pool-contract.js';
+import { poolTaskContract } from './contract/pool-task-contract.js';
 import { replicaContract } from './contract/replica-contract.js';
 import { reportContract } from './contract/report-contract.js';
 import { schedulingContract } from './contract/scheduling-contract.js';
@@ -67,5 +69,7 @@ export function describeStoreContract(name: StoreName, open: () => Promise<Opene
     gpuUsageContract(ctx);
     reportContract(ctx);
     replicaContract(ctx);
+    poolContract(ctx);
+    poolTaskContract(ctx);
   });
 }

@@ -16,6 +16,15 @@ export type StoreEvent =
   | { type: 'cancel'; nodeIds: string[] }
   /** The maintenance mode changed. */
   | { type: 'maintenance' }
+  /** Tasks of these pools may have become claimable (submitted, redelivered, replayed): waiting replica hosts claim again. */
+  | { type: 'pool-tasks'; pools: string[] }
+  /**
+   * Tasks of these pools ended (a result, an error, a give-up): callers waiting for results read them. `tasks` names
+   * the tasks that ended when the writer knows them (and they fit a notification); without it, any task of the pools may have.
+   */
+  | { type: 'pool-results'; pools: string[]; tasks?: number[] }
+  /** A pool's definition or state changed, or one of its replicas became ready or was asked to stop: the pool controller looks again. */
+  | { type: 'pools' }
   /** Events were appended to the event feed (feed-store.ts). */
   | { type: 'feed' }
   /** Events may have been missed: read again whatever is waited on. */

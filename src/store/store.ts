@@ -14,6 +14,7 @@ import type { StoreEvents } from './store-events.js';
 import type { Page, PageRequest } from './page.js';
 import type { ReportStore } from './report-store.js';
 import type { JobSort } from '../core/job-sort.js';
+import type { PoolStore } from './pool-store.js';
 
 export type { Page, PageRequest };
 
@@ -23,7 +24,7 @@ export type { Page, PageRequest };
  * (to the level the store was opened with). Decisions (retry or fail, where a
  * job goes) are made in core/ and passed in; the store only applies them.
  */
-export interface Store extends AccessStore, FeedStore, GpuUsageStore, LeadershipStore, StoreEvents, ReportStore {
+export interface Store extends AccessStore, FeedStore, GpuUsageStore, LeadershipStore, StoreEvents, ReportStore, PoolStore {
   /** Runs pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -207,6 +208,8 @@ export interface AssignedAttempt {
   spec: JobSpec;
   jobCreatedAt: number;
   leaseExpiresAt: number;
+  /** A pool replica's credential for this attempt (control-plane/pools/replica-credentials.ts): added by the control plane on the way to the agent, never stored. */
+  poolCredential?: string;
 }
 
 /** A remote agent's log server: its base URL and the per-run secret it accepts as a bearer token. */

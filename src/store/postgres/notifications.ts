@@ -34,9 +34,11 @@ export class PgNotifications {
   ) {}
 
   publish(event: StoreEvent): void {
-    void this.db.query('SELECT pg_notify($1, $2)', [this.channel, JSON.stringify(event)]).catch(() => {
-      // A hint lost: listeners recheck on their own period.
-    });
+    for (const payload of notifyPayloads(event)) {
+      void this.db.query('SELECT pg_notify($1, $2)', [this.channel, payload]).catch(() => {
+        // A hint lost: listeners recheck on their own period.
+      });
+    }
   }
 
   subscribe(listener: StoreEventListener): Subscription {
@@ -128,4 +130,30 @@ export class PgNotifications {
       }
     }
   }
+}
+
+/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more; kept well under it. */
+export const MAX_NOTIFY_BYTES = 7000;
+
+/**
+ * An event as NOTIFY payloads: its JSON, or, for an event naming more pools than fit in one payload (a sweep that
+ * redelivered tasks of many pools), one payload per slice of its pools. Every listener hears the same pools either way.
+ */
+export function notifyPayloads(event: StoreEvent): string[] {
+  const whole = JSON.stringify(event);
+  if (Buffer.byteLength(whole) <= MAX_NOTIFY_BYTES || !('pools' in event)) return [whole];
+  // The tasks that ended are a hint: without it, listeners read every task they wait for.
+  if (event.type === 'pool-results' && event.tasks !== undefined) return notifyPayloads({ type: 'pool-results', pools: event.pools });
+  const payloads: string[] = [];
+  let slice: string[] = [];
+  // Pool names are at most 63 ASCII characters: a slice of 64 names stays far under the limit.
+  for (const pool of event.pools) {
+    slice.push(pool);
+    if (slice.length === 64) {
+      payloads.push(JSON.stringify({ ...event, pools: slice }));
+      slice = [];
+    }
+  }
+  if (slice.length > 0) payloads.push(JSON.stringify({ ...event, pools: slice }));
+  return payloads;
 }

@@ -15,6 +15,8 @@ import * as outputs from './output-queries.js';
 import * as gpuUsage from './gpu-usage-queries.js';
 import { PgNotifications } from './notifications.js';
 import * as placement from './placement-queries.js';
+import * as pools from './pool-queries.js';
+import * as poolTasks from './pool-task-queries.js';
 import * as report from './report-queries.js';
 import { createDatabase, mapError, type Sql } from './postgres-pool.js';
 
@@ -146,6 +148,31 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     listReplicas: (since) => leader.listReplicas(db, since),
     jobStats: () => db.read((sql) => jobs.jobStats(sql)),
     jobReport: (query) => db.read((sql) => report.jobReport(sql, query)),
+
+    createPool: (spec, now, audit) => audited((sql) => pools.createPool(sql, spec, now), audit),
+    updatePool: (name, spec, now, audit) => audited((sql) => pools.updatePool(sql, name, spec, now), audit),
+    setPoolState: (names, state, now, audit) => audited((sql) => pools.setPoolState(sql, names, state, now), audit),
+    deletePool: (name, now, audit) => audited((sql) => pools.deletePool(sql, name, now), audit),
+    getPool: (name) => pools.getPool(db, name),
+    listPools: () => pools.listPools(db),
+    poolCredentialKey: () => pools.poolCredentialKey(db, systemClock.now()),
+    startReplicas: (pool, generation, specs, now, fence) => db.write(fenced(fence, (sql) => pools.startReplicas(sql, pool, generation, specs, now))),
+    listPoolReplicas: (filter) => pools.listPoolReplicas(db, filter),
+    markReplicaReady: (jobId, attemptId, now) => pools.markReplicaReady(db, jobId, attemptId, now),
+    requestReplicaStop: (jobIds, reason, _now, fence) =>
+      fence ? db.write(fenced(fence, (sql) => pools.requestReplicaStop(sql, jobIds, reason))) : pools.requestReplicaStop(db, jobIds, reason),
+    recordReplicaEnd: (jobId, reason, detail) => pools.recordReplicaEnd(db, jobId, reason, detail),
+    submitTasks: (pool, tasks, now, owner) => db.write((sql) => poolTasks.submitTasks(sql, pool, tasks, now, owner ?? null)),
+    getTasks: (pool, ids) => poolTasks.getTasks(db, pool, ids),
+    listTasks: (pool, filter, page) => poolTasks.listTasks(db, pool, filter, page),
+    claimTasks: (jobId, attemptId, max, now) => poolTasks.claimTasks(db, jobId, attemptId, max, now),
+    completeTasks: (jobId, attemptId, outcomes, now, random) => db.write((sql) => poolTasks.completeTasks(sql, jobId, attemptId, outcomes, now, random)),
+    redeliverTasks: (now, fence) => db.write(fenced(fence, (sql) => poolTasks.redeliverTasks(sql, now))),
+    replayTasks: (pool, selector, now, audit) => audited((sql) => poolTasks.replayTasks(sql, pool, selector, now), audit),
+    poolBacklogs: (now, since) => poolTasks.poolBacklogs(db, now, since),
+    lastColdStart: (pool) => poolTasks.lastColdStart(db, pool),
+    purgeFinishedTasks: (before, limit, fence) =>
+      fence ? db.write(fenced(fence, (sql) => poolTasks.purgeFinishedTasks(sql, before, limit))) : poolTasks.purgeFinishedTasks(db, before, limit),
 
     createToken: (token, audit) => db.write((sql) => access.createToken(sql, token, audit)),
     findTokenByHash: (hash) => access.findTokenByHash(db, hash),

@@ -19,6 +19,8 @@ import { prepareJobQueries } from './job-queries.js';
 import { prepareLeaderQueries } from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import { prepareNodeQueries } from './node-queries.js';
+import { preparePoolQueries } from './pool-queries.js';
+import { preparePoolTaskQueries } from './pool-task-queries.js';
 import { prepareReportQueries } from './report-queries.js';
 
 /**
@@ -108,6 +110,8 @@ function createSqliteStore(db: Database.Database): Store {
   const leader = prepareLeaderQueries(db);
   const report = prepareReportQueries(db);
   const feed = prepareFeedQueries(db);
+  const pools = preparePoolQueries(db, jobs);
+  const poolTasks = preparePoolTaskQueries(db);
   const ping = db.prepare('SELECT 1');
 
   const queue = new GroupCommitQueue(db, mapError);
@@ -245,6 +249,30 @@ function createSqliteStore(db: Database.Database): Store {
     listReplicas: read(leader.listReplicas),
     jobStats: read(jobs.jobStats),
     jobReport: read(report.jobReport),
+
+    createPool: audited(pools.createPool, 2),
+    updatePool: audited(pools.updatePool, 3),
+    setPoolState: audited(pools.setPoolState, 3),
+    deletePool: audited(pools.deletePool, 2),
+    getPool: read(pools.getPool),
+    listPools: read(pools.listPools),
+    // Read first: the key exists after the first call, and a read needs no commit.
+    poolCredentialKey: async () => (await read(pools.readCredentialKey)()) ?? write(pools.createCredentialKey)(systemClock.now()),
+    startReplicas: (pool, generation, specs, now, fence) => fenced(pools.startReplicas)(pool, generation, specs, now, fence),
+    listPoolReplicas: read(pools.listPoolReplicas),
+    markReplicaReady: write(pools.markReplicaReady),
+    requestReplicaStop: (jobIds, reason, now, fence) => fenced(pools.requestReplicaStop)(jobIds, reason, now, fence),
+    recordReplicaEnd: write(pools.recordReplicaEnd),
+    submitTasks: write(poolTasks.submitTasks),
+    getTasks: read(poolTasks.getTasks),
+    listTasks: read(poolTasks.listTasks),
+    claimTasks: write(poolTasks.claimTasks),
+    completeTasks: write(poolTasks.completeTasks),
+    redeliverTasks: (now, fence) => fenced(poolTasks.redeliverTasks)(now, fence),
+    replayTasks: audited(poolTasks.replayTasks, 3),
+    poolBacklogs: read(poolTasks.poolBacklogs),
+    lastColdStart: read(poolTasks.lastColdStart),
+    purgeFinishedTasks: (before, limit, fence) => fenced(poolTasks.purgeFinishedTasks)(before, limit, fence),
 
     createToken: write(access.createToken),
     findTokenByHash: read(access.findTokenByHash),
