@@ -80,6 +80,8 @@ const serverConfigSchema = z.strictObject({
   idleMinutes: z.number().gt(0).max(10_080).default(10),
   /** Cancel the job of an attempt flagged idle, with a reason saying why (gpuq_idle_cancels_total). @default false */
   idleCancel: z.boolean().default(false),
+  /** Most GPUs the replicas of all warm worker pools hold together (core/pool-scaling.ts); unset: no cap. */
+  poolGpuLimit: z.int().min(0).max(1_000_000).optional(),
   /** Per-attempt log size cap. @default 64 */
   logCapMb: z.number().gt(0).max(1_000_000).default(64),
   /** Time between SIGTERM and SIGKILL when a job is cancelled or times out. @default 10 */

@@ -15,6 +15,7 @@ import { LeaderElection } from './control-plane/leader-election.js';
 import { Metrics } from './control-plane/metrics.js';
 import { SchedulerLoop } from './control-plane/scheduler-loop.js';
 import { FeedWatch } from './control-plane/feed-follow.js';
+import { createPools } from './control-plane/pools/pools.js';
 import { buildServer } from './control-plane/server.js';
 import { openStore } from './store/open-store.js';
 import { VERSION } from './version.js';
@@ -53,17 +54,23 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     purgeEveryMs: 3_600_000,
   });
 
+  const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: config.poolGpuLimit ?? null });
+  // Pool replica hosts started by the local agent reach the API here, once it listens.
+  let apiUrl = '';
+
   // --no-agent: a control-plane server only (a replica of a cluster whose jobs run on `gpuq agent` hosts).
-  const local = config.agent ? await startLocalAgent(config, controlPlane, clock, log) : null;
+  const local = config.agent ? await startLocalAgent(config, controlPlane, clock, log, () => [apiUrl]) : null;
   if (!local) log.info('no local agent (--no-agent): jobs run on the nodes of `gpuq agent` hosts');
 
   const feed = new FeedWatch(store);
   const replicaId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, replicaAliveMs: config.leaderRenewSeconds * 3000, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), feed, slo: sloThresholds(config), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
+  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, pools: pools.service, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, replicaAliveMs: config.leaderRenewSeconds * 3000, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), feed, slo: sloThresholds(config), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  // A wildcard listen address is not an address to connect to: the local agent's replica hosts use loopback.
+  apiUrl = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '[::1]' : config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   // Only the leader schedules, reclaims and purges. On SQLite this server is the store's only user and leads
   // at once; on PostgreSQL it leads when the lease is free, and serves the API meanwhile either way.
   const election = new LeaderElection(
@@ -76,9 +83,11 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
         controlPlane.setLeader(fence);
         scheduler.start();
         housekeeping.start();
+        pools.controller.start();
       },
       async deposed() {
         housekeeping.stop();
+        await pools.controller.stop();
         await scheduler.stop();
         controlPlane.setLeader(null);
       },
@@ -95,6 +104,9 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
   await election.start();
   // Work submitted and maintenance set through other servers sharing the store (and, on SQLite, this one's own writes).
   const events = store.subscribe((e) => {
+    pools.service.onStoreEvent(e);
+    // A job's end may be a pool replica's: its tasks are redelivered and a replacement started.
+    if (e.type === 'work') pools.controller.wake();
     if (e.type === 'work' || e.type === 'resync') scheduler.wake();
     if (e.type === 'maintenance' || e.type === 'resync') void controlPlane.refreshMaintenanceMode().catch((err: unknown) => log.warn({ err }, 'rereading the maintenance mode failed'));
   });
@@ -106,6 +118,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     close() {
       closing ??= (async () => {
         events.unsubscribe();
+        pools.service.close();
         local?.detach();
         await election.stop();
         await app.close();
@@ -119,7 +132,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
 }
 
 /** This machine's agent in `gpuq up`: device discovery, the launcher pool, and a LocalAgent attached to the control plane in process. */
-async function startLocalAgent(config: ServerConfig, controlPlane: ControlPlane, clock: Clock, log: Logger): Promise<{ detach(): void; stop(): Promise<void> }> {
+async function startLocalAgent(config: ServerConfig, controlPlane: ControlPlane, clock: Clock, log: Logger, apiUrls: () => readonly string[]): Promise<{ detach(): void; stop(): Promise<void> }> {
   // --fake-gpus 0 (the default) means: discover real GPUs with nvidia-smi.
   const devices = await discoverDevices({ fakeGpus: config.fakeGpus > 0 ? config.fakeGpus : undefined, nodeId: config.nodeName, now: () => clock.now() });
   const launcher = await LauncherPool.start(defaultLauncherCount(os.availableParallelism()), log.child({ component: 'launcher' }));
@@ -127,7 +140,7 @@ async function startLocalAgent(config: ServerConfig, controlPlane: ControlPlane,
     controlPlane,
     clock,
     log.child({ component: 'agent', nodeId: config.nodeName }),
-    agentOptions(config, { labels: {}, maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length), devices, launcher }),
+    agentOptions(config, { labels: {}, maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length), devices, launcher, apiUrls }),
   );
   // Start first: registering reclaims what the node's previous run left live, which the feed must not hand over.
   await agent.start();

@@ -16,7 +16,7 @@ export interface AgentSettings {
 }
 
 /** LocalAgent's options from those settings, the discovered devices and the launcher. */
-export function agentOptions(s: AgentSettings, extra: { labels: Record<string, string>; maxRunning: number; devices: DeviceSource; launcher: AttemptLauncher }): AgentOptions {
+export function agentOptions(s: AgentSettings, extra: { labels: Record<string, string>; maxRunning: number; devices: DeviceSource; launcher: AttemptLauncher; apiUrls: () => readonly string[] }): AgentOptions {
   return {
     nodeId: s.nodeName,
     hostname: os.hostname(),
@@ -31,5 +31,6 @@ export function agentOptions(s: AgentSettings, extra: { labels: Record<string, s
     killGraceMs: s.killGraceSeconds * 1000,
     devices: extra.devices,
     launcher: extra.launcher,
+    apiUrls: extra.apiUrls,
   };
 }

@@ -12,6 +12,7 @@ import { AttemptUsage } from './attempt-usage.js';
 import type { FakeDeviceLoad } from './devices/fake-gpus.js';
 import type { ExecResult, RunningAttempt } from './executor.js';
 import type { AttemptLauncher } from './launcher/protocol.js';
+import { replicaLaunch } from './pool-replica-launch.js';
 import { attemptMarker, killAttemptProcesses } from './process-tree.js';
 import { RecentIds } from './recent-ids.js';
 
@@ -33,6 +34,8 @@ export interface AgentOptions {
   killGraceMs: number;
   devices: DeviceSource;
   launcher: AttemptLauncher;
+  /** The control plane's base URLs, for pool replica hosts (agent/pool-replica-launch.ts). */
+  apiUrls?: () => readonly string[];
 }
 
 /**
@@ -216,14 +219,15 @@ export class LocalAgent implements AgentControl {
   private spawn(a: AssignedAttempt): void {
     const dir = path.join(this.options.dataDir, 'jobs', String(a.jobId));
     const logPath = attemptLogPath(this.options.dataDir, a.jobId, a.number);
+    const { argv, env } = replicaLaunch(argvOf(a.spec), a.spec.env, a.poolCredential, this.options.apiUrls?.() ?? []);
     const r = this.options.launcher.startAttempt({
       attemptId: a.attemptId,
       jobId: a.jobId,
       attemptNumber: a.number,
       nodeId: this.nodeId,
       agentKey: this.agentKey,
-      argv: argvOf(a.spec),
-      env: a.spec.env,
+      argv,
+      env,
       cwd: a.spec.cwd,
       devices: a.devices,
       timeoutMs: a.spec.timeoutSeconds === undefined ? undefined : a.spec.timeoutSeconds * 1000,

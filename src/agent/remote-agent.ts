@@ -59,7 +59,14 @@ export async function startRemoteAgent(config: AgentConfig, options: { clock?: C
     link,
     clock,
     log.child({ component: 'agent', nodeId: config.nodeName }),
-    agentOptions(config, { labels: config.labels, maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length), devices, launcher }),
+    agentOptions(config, {
+      labels: config.labels,
+      maxRunning: config.maxRunning ?? defaultMaxRunning(devices.devices.length),
+      devices,
+      launcher,
+      // Pool replica hosts talk to the server this agent uses now first, then the others.
+      apiUrls: () => [link.server, ...config.servers.filter((s) => s !== link.server)],
+    }),
   );
   agent = local;
 

@@ -49,7 +49,9 @@ describe('access control of every route', () => {
     await serve('required');
     const declared = [...app.routeAccess];
     expect(declared.length).toBeGreaterThan(15);
-    expect(Object.fromEntries(declared.filter(([, a]) => a === 'public'))).toEqual({ 'GET /healthz': 'public', 'GET /health/ready': 'public', 'GET /v1/openapi.json': 'public', 'GET /': 'public', 'GET /ui': 'public', 'GET /ui/*': 'public' });
+    // Pool replicas' own routes need no token: each checks the replica attempt's credential instead (routes/pool-replicas.ts).
+    const replicaRoutes = Object.fromEntries(['ready', 'exchange', 'end'].map((r) => [`POST /v1/pools/:name/replicas/:job/${r}`, 'public']));
+    expect(Object.fromEntries(declared.filter(([, a]) => a === 'public'))).toEqual({ 'GET /healthz': 'public', 'GET /health/ready': 'public', 'GET /v1/openapi.json': 'public', 'GET /': 'public', 'GET /ui': 'public', 'GET /ui/*': 'public', ...replicaRoutes });
     const doc = (await app.inject({ url: '/v1/openapi.json' })).json<{ paths: Record<string, Record<string, { 'x-gpuq-action': string; security: unknown[] }>> }>();
     for (const [key, access] of declared) {
       const [method, path] = key.split(' ');

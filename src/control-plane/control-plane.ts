@@ -44,6 +44,10 @@ interface InFlight {
 export class ControlPlane implements ControlPlaneLink {
   /** Agents attached to this server, by node: each gets its work through its feed. */
   private readonly feeds = new Map<string, AgentFeed>();
+  /** The agent each feed serves, as attached (its feed holds it wrapped). */
+  private readonly attached = new Map<string, AgentControl>();
+  /** Adds what assignments carry beyond the store's rows on their way to an agent: the pools' replica credentials. */
+  decorateAssignments: (attempts: AssignedAttempt[]) => AssignedAttempt[] = (attempts) => attempts;
   private readonly inFlight = new Map<number, InFlight>();
   private maintenance: MaintenanceMode = 'normal';
   private nodeCache: { at: number; nodes: NodeCapacity[] } | null = null;
@@ -105,17 +109,21 @@ export class ControlPlane implements ControlPlaneLink {
 
   /** Attaches an agent to this server: from now on it gets its node's assignments and cancels, whichever server decided them. */
   async attachAgent(agent: AgentControl): Promise<void> {
-    const feed = new AgentFeed(this.store, agent, () => this.isLeader, this.log.child({ nodeId: agent.nodeId }), FEED_POLL_MS);
+    // Pool replicas' assignments carry their attempt's credential (pools/replica-credentials.ts), added on the way out.
+    const credentialed: AgentControl = { nodeId: agent.nodeId, run: (list) => agent.run(this.decorateAssignments(list)), cancel: (ids, reason) => agent.cancel(ids, reason) };
+    const feed = new AgentFeed(this.store, credentialed, () => this.isLeader, this.log.child({ nodeId: agent.nodeId }), FEED_POLL_MS);
     this.feeds.get(agent.nodeId)?.stop();
     this.feeds.set(agent.nodeId, feed);
+    this.attached.set(agent.nodeId, agent);
     await feed.start();
   }
 
   detachAgent(agent: AgentControl): void {
     const feed = this.feeds.get(agent.nodeId);
-    if (feed?.agent !== agent) return;
+    if (!feed || this.attached.get(agent.nodeId) !== agent) return;
     feed.stop();
     this.feeds.delete(agent.nodeId);
+    this.attached.delete(agent.nodeId);
   }
 
   // ── the API's use cases ─────────────────────────────────────────────────
@@ -342,7 +350,7 @@ export class ControlPlane implements ControlPlaneLink {
   }
 
   /** Node capacities for the submit-time fit check, cached for a second. */
-  private async capacity(): Promise<NodeCapacity[]> {
+  async capacity(): Promise<NodeCapacity[]> {
     const now = this.clock.now();
     if (this.nodeCache && now - this.nodeCache.at < 1000) return this.nodeCache.nodes;
     const snap = await this.store.schedulingSnapshot(now, 0);

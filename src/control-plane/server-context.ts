@@ -7,12 +7,15 @@ import type { ControlPlane } from './control-plane.js';
 import type { FeedWatch } from './feed-follow.js';
 import type { Metrics } from './metrics.js';
 import type { SchedulerLoop } from './scheduler-loop.js';
+import type { PoolService } from './pools/pool-service.js';
 
 /** What routes may use. */
 export interface ServerContext {
   store: Store;
   storeKind: string;
   controlPlane: ControlPlane;
+  /** Warm worker pools' use cases (ADR 0016). */
+  pools: PoolService;
   scheduler: SchedulerLoop;
   metrics: Metrics;
   clock: Clock;

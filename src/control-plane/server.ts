@@ -11,6 +11,8 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { poolReplicaRoutes } from './routes/pool-replicas.js';
+import { poolRoutes } from './routes/pools.js';
 import { openApiRoutes } from './routes/openapi.js';
 import { reportRoutes } from './routes/report.js';
 import { resultRoutes } from './routes/results.js';
@@ -35,6 +37,6 @@ export function buildServer(ctx: ServerContext, log: Logger, bodyLimitBytes: num
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json` } });
   });
   installAuth(app, { mode: ctx.auth, store: ctx.store, audit: ctx.audit, now: () => ctx.clock.now() });
-  for (const routes of [jobRoutes, eventRoutes, logRoutes, resultRoutes, dlqRoutes, nodeRoutes, controlRoutes, statusRoutes, reportRoutes, tokenRoutes, auditRoutes, agentRoutes, healthRoutes, whoamiRoutes, uiRoutes, openApiRoutes]) routes(app, ctx);
+  for (const routes of [jobRoutes, poolRoutes, poolReplicaRoutes, eventRoutes, logRoutes, resultRoutes, dlqRoutes, nodeRoutes, controlRoutes, statusRoutes, reportRoutes, tokenRoutes, auditRoutes, agentRoutes, healthRoutes, whoamiRoutes, uiRoutes, openApiRoutes]) routes(app, ctx);
   return app;
 }

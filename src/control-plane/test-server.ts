@@ -18,6 +18,7 @@ import { Metrics } from './metrics.js';
 import { SchedulerLoop } from './scheduler-loop.js';
 import { FeedWatch } from './feed-follow.js';
 import { buildServer } from './server.js';
+import { createPools } from './pools/pools.js';
 
 export const TEST_LEASE_MS = 30_000;
 
@@ -45,7 +46,8 @@ export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dat
   const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: TEST_LEASE_MS, periodMs: 200 });
   const audit = new AuditLog(store, clock, log);
   const feed = new FeedWatch(store);
-  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', replicaAliveMs: 6000, auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
+  const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: null });
+  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, pools: pools.service, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', replicaAliveMs: 6000, auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
   await app.ready();
   return {
     dir,
@@ -55,6 +57,7 @@ export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dat
     controlPlane,
     app,
     async close() {
+      pools.service.close();
       await app.close();
       feed.close();
       await store.close();

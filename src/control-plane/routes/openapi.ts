@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { jobSpecSchema } from '../../core/job-spec.js';
+import { poolSpecSchema } from '../../core/pool-spec.js';
 import { requires, type RouteAccess } from '../auth.js';
 import { HTTP_STATUS } from '../http-errors.js';
 import { registerBody } from '../agent-schemas.js';
@@ -30,6 +31,28 @@ const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/dlq': { get: { summary: 'Jobs in the dead-letter queue.', query: ['queue', 'limit', 'cursor'] } },
   '/v1/dlq/replay': { post: { summary: 'Replay DLQ jobs: {"ids": [...]} or {"all": true, "queue"?: name}.' } },
   '/v1/dlq/purge': { post: { summary: 'Remove jobs from the DLQ (they stay failed until retention purges them).' } },
+  '/v1/pools': {
+    post: { summary: 'Create a warm worker pool (a PoolSpec: the worker\'s command, GPUs/CPUs/memory per replica, min/max replicas, target backlog, idle, task and start timeouts, attempts and backoff, concurrency, memory policy). 409 POOL_EXISTS; 422 when no node could ever hold a replica. Audited.', body: 'PoolSpec', ok: 201 },
+    get: { summary: 'Every pool with its replicas (state pending|starting|ready|stopping|ended, node, GPUs, tasks done, end reason), backlog {runnable, queued, running}, throughput over the last minute, GPUs held and its latest cold start.' },
+  },
+  '/v1/pools/stop-all': { post: { summary: 'Stop every pool (graceful: replicas finish their in-flight tasks, then exit). Answers {stopped: [names]}. Audited.' } },
+  '/v1/pools/{name}': {
+    get: { summary: 'One pool, as in the list.' },
+    patch: { summary: 'Change a pool (any PoolSpec field but name); its generation goes up and its replicas are replaced one by one as new ones become ready. Audited.' },
+    delete: { summary: 'Delete a pool with its tasks; its live replicas are killed. Answers {deleted, evicted: [replica job ids]}. Audited.' },
+  },
+  '/v1/pools/{name}/stop': { post: { summary: 'Stop a pool: no replica starts, running ones finish their in-flight tasks and exit; new tasks are refused (409 POOL_STOPPED), queued ones wait. Audited.' } },
+  '/v1/pools/{name}/start': { post: { summary: 'Start a stopped pool again. Audited.' } },
+  '/v1/pools/{name}/evict': { post: { summary: 'Evict a pool now ({"reason"?}): it is stopped and its live replicas are killed (SIGTERM, grace, SIGKILL); their in-flight tasks are redelivered once it is started again. Answers {evicted: [replica job ids]}. Audited.' } },
+  '/v1/pools/{name}/tasks': {
+    post: { summary: 'Submit a task ({"payload": any JSON, "idempotencyKey"?}) or a batch ({"tasks": [...]}, at most 5000; each payload at most 1 MiB of JSON). wait=SECONDS (≤ 300) answers once every task is final (or the wait ran out): submit-and-wait. 201 when created, 200 when an idempotencyKey matched.', query: ['wait'], ok: 201 },
+    get: { summary: 'Tasks of a pool, newest first: state=a,b; dlq=true for the pool\'s dead-letter queue; pages of limit with nextCursor.', query: ['state', 'dlq', 'limit', 'cursor'] },
+  },
+  '/v1/pools/{name}/tasks/{id}': { get: { summary: 'One task: state, attempts, the history of its redeliveries, its result or error. wait=SECONDS (≤ 300) long-polls until it is final.', query: ['wait'] } },
+  '/v1/pools/{name}/dlq/replay': { post: { summary: 'Replay tasks of the pool\'s DLQ ({"ids": [...]} or {"all": true}) with a fresh attempt budget. Audited.' } },
+  '/v1/pools/{name}/replicas/{job}/ready': { post: { summary: 'A replica host: its worker said ready ({"attemptId"}). Authenticated by the attempt\'s pool credential (GPUQ_POOL_CREDENTIAL), not an API token; 410 REPLICA_GONE when the attempt is no longer the replica\'s live one.' } },
+  '/v1/pools/{name}/replicas/{job}/exchange': { post: { summary: 'A replica host\'s round trip ({"attemptId", "results": [{taskId, attempt, result} | {taskId, attempt, error, retryable}], "want", "waitMs"}): records the results (each accepted once, for the task\'s current delivery), then answers {tasks: [{id, attempt, payload}], stop}, waiting up to waitMs for a task. docs/pool-protocol.md.' } },
+  '/v1/pools/{name}/replicas/{job}/end': { post: { summary: 'A replica host says why it is about to exit ({"attemptId", "reason", "detail"}): oom, task-timeout, start-timeout, protocol-error, crashed, stopped.' } },
   '/v1/nodes': { get: { summary: 'Nodes with their admin state (active|cordoned|draining), live attempts and drained flag, their devices (simulated ones marked), latest telemetry and the attempt holding each device.' } },
   '/v1/nodes/{node}': { get: { summary: 'One node with its admin state (active|cordoned|draining), its live attempts and, when draining, whether it is drained.' } },
   '/v1/nodes/{node}/cordon': { post: { summary: 'Cordon a node: no new attempts go there; running ones go on. Survives agent restarts. Answers {node}. Audited.' } },
@@ -48,7 +71,7 @@ const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/events': {
     get: {
       summary:
-        'The event feed, as server-sent events (text/event-stream; each event framed "id: N", "event: TYPE", "data: JSON"; a ": ping" comment every 15 s) followed as changes commit on any replica: job.state (jobId, name, queue, labels, owner, attempt, nodeId, devices, from, to, reason, inDlq), job.idle, node.state, node.admin, device.health, maintenance, leader. Resumes after the Last-Event-ID header (or after=ID): every event missed, none twice; without either, from now on (after=0: everything kept). An id older than the retention window (gpuq up --event-retention-hours, default 24) gets a first "event: resync" {reason, oldestId}. follow=false answers one JSON page {events, lastEventId, resync?} (without after: the newest limit events). Filters: types (comma list of types, or job / node), job, queue; each must hold.',
+        'The event feed, as server-sent events (text/event-stream; each event framed "id: N", "event: TYPE", "data: JSON"; a ": ping" comment every 15 s) followed as changes commit on any replica: job.state (jobId, name, queue, labels, owner, attempt, nodeId, devices, from, to, reason, inDlq), job.idle, node.state, node.admin, device.health, maintenance, leader, pool.created|updated|stopped|started|deleted (pool, generation), pool.replica.ready (pool, jobId, attemptId). Resumes after the Last-Event-ID header (or after=ID): every event missed, none twice; without either, from now on (after=0: everything kept). An id older than the retention window (gpuq up --event-retention-hours, default 24) gets a first "event: resync" {reason, oldestId}. follow=false answers one JSON page {events, lastEventId, resync?} (without after: the newest limit events). Filters: types (comma list of types, or job / node / pool), job, queue; each must hold.',
       query: ['types', 'job', 'queue', 'after', 'follow', 'limit'],
     },
   },
@@ -125,13 +148,14 @@ export function openApiDocument(version: string, access: ReadonlyMap<string, Rou
       title: 'gpuq',
       version,
       description:
-        'GPU job orchestrator API. With auth on (`gpuq up --auth required`, the default off loopback) every route but the public ones needs `Authorization: Bearer <token>`; `x-gpuq-action` names the action a route needs, and roles grant actions: viewer (read) ⊂ submitter (submit, cancel own jobs) ⊂ operator (cancel any, queues, DLQ replay and purge, maintenance, audit log) ⊂ admin (tokens); agent (agent endpoints only).',
+        'GPU job orchestrator API. With auth on (`gpuq up --auth required`, the default off loopback) every route but the public ones needs `Authorization: Bearer <token>`; `x-gpuq-action` names the action a route needs, and roles grant actions: viewer (read) ⊂ submitter (submit, cancel own jobs) ⊂ operator (cancel any, queues, DLQ replay and purge, maintenance, pools, audit log) ⊂ admin (tokens); agent (agent endpoints only).',
     },
     paths,
     components: {
       securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer', description: 'An API token (gpuq_…), from `gpuq token create`.' } },
       schemas: {
         JobSpec: z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }),
+        PoolSpec: z.toJSONSchema(poolSpecSchema, { io: 'input', unrepresentable: 'any' }),
         NewToken: z.toJSONSchema(newTokenBody, { io: 'input', unrepresentable: 'any' }),
         AgentRegistration: z.toJSONSchema(registerBody, { io: 'input', unrepresentable: 'any' }),
         Error: {
