@@ -8,9 +8,11 @@ import type { GpuUsage } from '../core/gpu-usage.js';
 import type { WhoAmI } from '../core/whoami.js';
 import type { FeedEvent, FeedEventType } from '../core/feed-events.js';
 import { parseSse } from './sse.js';
+import { PoolsApi } from './pools-client.js';
 import type { Attempt, AttemptState, Job, JobEvent, JobState, MaintenanceMode, NodeInfo, DeviceTelemetry, Device } from '../core/types.js';
 
 export type { WhoAmI, FeedEvent, FeedEventType, JobSort, SloReport };
+export type { ListTasksOptions, Pool, PoolPatch, PoolSpecInput, PoolTask, PoolView, SubmitTaskOptions, TaskAck, TaskInput, WaitOptions } from './pools-client.js';
 
 /** Which events to read (GET /v1/events): every condition given must hold. */
 export interface EventsOptions {
@@ -130,14 +132,15 @@ export interface ClientOptions {
   token?: string;
 }
 
-/** A typed client for the gpuq HTTP API (what the CLI uses). */
-export class GpuqClient {
+/** A typed client for the gpuq HTTP API (what the CLI uses). The pool calls (`createPool`, `submitTask`, …) come from `PoolsApi`. */
+export class GpuqClient extends PoolsApi {
   private readonly token: string | undefined;
 
   constructor(
     readonly baseUrl: string,
     options: ClientOptions = {},
   ) {
+    super();
     this.token = options.token;
   }
 

@@ -11,6 +11,8 @@ import { LoginPage } from './pages/login.js';
 import { MaintenancePage } from './pages/maintenance.js';
 import { NodesPage } from './pages/nodes.js';
 import { OverviewPage } from './pages/overview.js';
+import { PoolPage } from './pages/pool.js';
+import { PoolsPage } from './pages/pools.js';
 import { useLocation } from './router.js';
 import { askWhoAmI, SessionContext, storedToken, storeToken, useSession, type Session } from './session.js';
 
@@ -75,6 +77,7 @@ const NAV = [
   { to: '/jobs', label: 'Jobs' },
   { to: '/dlq', label: 'DLQ' },
   { to: '/nodes', label: 'Nodes' },
+  { to: '/pools', label: 'Pools' },
   { to: '/maintenance', label: 'Maintenance' },
 ];
 
@@ -112,6 +115,9 @@ function Shell() {
 function route(path: string) {
   const job = /^\/jobs\/([1-9][0-9]*)\/?$/.exec(path);
   if (job) return <JobPage key={job[1]} id={Number(job[1])} />;
+  // Pool names are lowercase letters, digits and "-" (core/pool-spec.ts); anything else is no page.
+  const pool = /^\/pools\/([a-z0-9][a-z0-9-]{0,62})\/?$/.exec(path);
+  if (pool) return <PoolPage key={pool[1]} name={pool[1]!} />;
   switch (path.replace(/\/$/, '') || '/') {
     case '/':
       return <OverviewPage />;
@@ -121,6 +127,8 @@ function route(path: string) {
       return <DlqPage />;
     case '/nodes':
       return <NodesPage />;
+    case '/pools':
+      return <PoolsPage />;
     case '/maintenance':
       return <MaintenancePage />;
     default:

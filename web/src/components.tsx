@@ -75,6 +75,8 @@ export function ActionButton(props: {
   run: () => Promise<string | void>;
   tone?: 'danger' | 'primary';
   confirm?: string;
+  /** More of the confirmation dialog under its question (a field the action reads, like a reason). */
+  confirmBody?: ComponentChildren;
   testId?: string;
   disabledReason?: string | null;
 }) {
@@ -105,14 +107,20 @@ export function ActionButton(props: {
       >
         {busy ? `${props.label}…` : props.label}
       </button>
-      {asking && props.confirm ? <Confirm text={props.confirm} action={props.label} onYes={() => void go()} onNo={() => setAsking(false)} /> : null}
+      {asking && props.confirm ? (
+        <Confirm text={props.confirm} action={props.label} onYes={() => void go()} onNo={() => setAsking(false)}>
+          {props.confirmBody}
+        </Confirm>
+      ) : null}
     </>
   );
 }
 
-export function Confirm(props: { text: string; action: string; onYes: () => void; onNo: () => void }) {
+export function Confirm(props: { text: string; action: string; onYes: () => void; onNo: () => void; children?: ComponentChildren }) {
   const yes = useRef<HTMLButtonElement>(null);
-  useEffect(() => yes.current?.focus(), []);
+  const box = useRef<HTMLDivElement>(null);
+  // The first field of the dialog takes the focus when it has one (a reason to type), else the action.
+  useEffect(() => (box.current?.querySelector<HTMLElement>('input, textarea, select') ?? yes.current)?.focus(), []);
   useEffect(() => {
     const esc = (e: KeyboardEvent) => e.key === 'Escape' && props.onNo();
     window.addEventListener('keydown', esc);
@@ -120,8 +128,9 @@ export function Confirm(props: { text: string; action: string; onYes: () => void
   }, [props.onNo]);
   return (
     <div class="modal-backdrop" onClick={props.onNo}>
-      <div class="modal" role="dialog" aria-modal="true" data-testid="confirm" onClick={(e) => e.stopPropagation()}>
+      <div class="modal" role="dialog" aria-modal="true" data-testid="confirm" ref={box} onClick={(e) => e.stopPropagation()}>
         <p>{props.text}</p>
+        {props.children}
         <div class="modal-actions">
           <button type="button" class="btn" onClick={props.onNo}>
             Keep as is

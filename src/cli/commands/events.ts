@@ -27,6 +27,15 @@ export function eventLine(e: FeedEvent | FeedResync): string {
         return `maintenance mode ${e.mode}`;
       case 'leader':
         return `leader ${e.holder} (term ${e.term}${e.url ? `, ${e.url}` : ''})`;
+      case 'pool.created':
+      case 'pool.updated':
+        return `pool ${e.pool} ${e.type === 'pool.created' ? 'created' : 'updated'} (generation ${e.generation})`;
+      case 'pool.stopped':
+      case 'pool.started':
+      case 'pool.deleted':
+        return `pool ${e.pool} ${e.type.slice(5)}`;
+      case 'pool.replica.ready':
+        return `pool ${e.pool} replica job ${e.jobId} ready (attempt ${e.attemptId}, generation ${e.generation})`;
     }
   })();
   return `${String(e.id).padStart(6)}  ${time(e.at)}  ${e.type.padEnd(13)} ${what}`;
@@ -48,7 +57,7 @@ export const eventsCommand: CommandDef = {
   register(cmd: Command) {
     commonOptions(cmd)
       .option('-f, --follow', 'keep printing events as they happen (resumes by itself if the connection breaks)')
-      .option('--type <types>', 'only these types, comma-separated: job.state, job.idle, node.state, node.admin, device.health, maintenance, leader, or job / node')
+      .option('--type <types>', 'only these types, comma-separated: job.state, job.idle, node.state, node.admin, device.health, maintenance, leader, pool.created, pool.updated, pool.stopped, pool.started, pool.deleted, pool.replica.ready, or job / node / pool')
       .option('--job <id>', 'only this job\'s events', (v) => Number(v))
       .option('-q, --queue <queue>', 'only this queue\'s events')
       .option('--after <id>', 'events after this event id (default: the latest --limit; with --follow, from now on)', (v) => Number(v))

@@ -154,7 +154,8 @@ function AuditPanel() {
   const cursor = list[page] ?? null;
   const audit = useResource(() => (why ? Promise.resolve(null) : client.audit({ action: action || undefined, limit: 50, cursor: cursor ?? undefined })), [action, cursor, why]);
   // Operator actions announce themselves through their effects' events: read the log again after them.
-  useRefetchOn((e) => e.type === 'maintenance' || e.type === 'node.admin' || (e.type === 'job.state' && (e.to === 'cancelled' || e.from === 'failed')), audit.reload, 1000);
+  // Pool operations are pool.* events (all but a replica's ready); an eviction cancels jobs.
+  useRefetchOn((e) => e.type === 'maintenance' || e.type === 'node.admin' || (e.type.startsWith('pool.') && e.type !== 'pool.replica.ready') || (e.type === 'job.state' && (e.to === 'cancelled' || e.from === 'failed')), audit.reload, 1000);
   const entries: AuditEntry[] = audit.data?.entries ?? [];
   return (
     <Section
