@@ -24,7 +24,6 @@ export const workerMessageSchema = z.discriminatedUnion('type', [
 
 /** host → worker. */
 export const taskMessageSchema = z.object({ type: z.literal('task'), id: taskId, attempt, payload: z.unknown() });
-export const shutdownMessageSchema = z.object({ type: z.literal('shutdown') });
 
 // ── replica host ⇄ control plane ──────────────────────────────────────────
 
@@ -36,7 +35,6 @@ export const replicaParamsSchema = z.strictObject({
 
 /** POST …/ready: the worker said ready. → 200 `{ok: true}` | 410 REPLICA_GONE. */
 export const readyRequestSchema = z.strictObject({ attemptId: z.int().min(1) });
-export type ReadyRequest = z.output<typeof readyRequestSchema>;
 
 // zod requires the key of an unknown() (JSON has no undefined): a result of null is sent as null.
 const resultOutcome = z.strictObject({ taskId, attempt, result: z.unknown() });
@@ -64,7 +62,6 @@ export const endRequestSchema = z.strictObject({
   reason: z.enum(REPLICA_END_REASONS as [ReplicaEndReason, ...ReplicaEndReason[]]),
   detail: z.string().max(MAX_ERROR_CHARS).nullable(),
 });
-export type EndRequest = z.output<typeof endRequestSchema>;
 
 
 function isOutcome(o: unknown): boolean {
