@@ -65,7 +65,9 @@ const expectAnsweredOnce = (tasks: PoolTask[], xs: number[]) => {
   for (const t of tasks) expect(t.attempts).toBe(t.history.length + 1);
 };
 
-const pool = { command: [process.execPath, MODEL_WORKER], gpus: 2, minReplicas: 2, maxReplicas: 2, concurrency: 4, maxAttempts: 10, backoff: { initialSeconds: 0.1, maxSeconds: 0.5 } };
+// A server killed while it answers an exchange loses the tasks it had just claimed for that replica: the replica never
+// gets them, and they are delivered again once their task timeout passes (store redeliverTasks, reason task-timeout).
+const pool = { command: [process.execPath, MODEL_WORKER], gpus: 2, minReplicas: 2, maxReplicas: 2, concurrency: 4, maxAttempts: 10, taskTimeoutSeconds: 5, backoff: { initialSeconds: 0.1, maxSeconds: 0.5 } };
 /** Slow enough that every replica holds tasks when something is killed. */
 const slowSquares = (xs: number[]) => xs.map((x) => ({ payload: { op: 'slow-square', x, ms: 150 } }));
 
