@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGpuq, type GpuqProcess } from './helpers/gpuq-process.js';
+import { startGpuq, until, type GpuqProcess } from './helpers/gpuq-process.js';
 
 let gpuq: GpuqProcess;
 let before: string;
@@ -15,7 +15,9 @@ async function storeState(): Promise<string> {
 
 beforeAll(async () => {
   gpuq = await startGpuq({ fakeGpus: 4, args: ['--node-name', 'box-1'] });
-  await gpuq.client.submit({ type: 'noop', idempotencyKey: 'seed' });
+  const { job } = await gpuq.client.submit({ type: 'noop', idempotencyKey: 'seed' });
+  // Settled first: a job still moving would change the state the cases compare with.
+  await until('the seed job to succeed', async () => (await gpuq.client.get(job.id)).job.state === 'succeeded');
   before = await storeState();
 });
 afterAll(async () => {
