@@ -11,6 +11,9 @@ const EVICTION_REASONS: ReadonlySet<ReplicaEndReason> = new Set(['evicted', 'oom
  * redeliveries by the leader's pool controller. Gauges (replicas by state, backlog, GPUs held) are read from
  * the store at each scrape.
  */
+/** Gauges collected within this long of each other share one store read. */
+const SCRAPE_READ_MS = 250;
+
 export class PoolMetrics {
   readonly tasks: client.Counter<'pool' | 'outcome'>;
   readonly taskWait: client.Histogram<'pool'>;
@@ -49,14 +52,20 @@ export class PoolMetrics {
         for (const r of replicas) if (r.state !== 'ended') this.inc({ pool: r.pool, state: r.state });
       },
     });
+    // The backlog and running gauges read the same counts: one store read serves both within a scrape.
+    let backlogRead: { at: number; counts: ReturnType<Store['poolBacklogs']> } | null = null;
+    const backlogsOfScrape = (): ReturnType<Store['poolBacklogs']> => {
+      const t = now();
+      if (backlogRead === null || t - backlogRead.at > SCRAPE_READ_MS) backlogRead = { at: t, counts: store.poolBacklogs(t, t) };
+      return backlogRead.counts;
+    };
     new client.Gauge({
       name: 'gpuq_pool_backlog',
       help: 'Pool tasks queued (waiting for a replica), by pool.',
       labelNames: ['pool'] as const,
       registers,
       async collect() {
-        const t = now();
-        const backlogs = await store.poolBacklogs(t, t);
+        const backlogs = await backlogsOfScrape();
         this.reset();
         for (const b of backlogs) this.set({ pool: b.pool }, b.queued);
       },
@@ -67,8 +76,7 @@ export class PoolMetrics {
       labelNames: ['pool'] as const,
       registers,
       async collect() {
-        const t = now();
-        const backlogs = await store.poolBacklogs(t, t);
+        const backlogs = await backlogsOfScrape();
         this.reset();
         for (const b of backlogs) this.set({ pool: b.pool }, b.running);
       },
