@@ -51,6 +51,14 @@ describe('GPU usage fold', () => {
     expect(d1).toEqual({ device: 1, gpuSeconds: 4, meanUtilizationPct: null, peakUtilizationPct: null, peakMemoryMb: null, idleSeconds: 0, samples: 0 });
   });
 
+  it('keeps GPU-seconds to the run time and idle time within it when a sample was taken after the end', () => {
+    // The agent's sampler ran 40 ms after the process exited, before the agent took its final figures.
+    const fold = new GpuUsageFold([0], T0, 5);
+    fold.add([sample(0, T0 + 1000, 1), sample(0, T0 + 3040, 1)]);
+    const [u] = fold.summary(T0 + 3000);
+    expect(u).toMatchObject({ gpuSeconds: 3, idleSeconds: 3, samples: 2 });
+  });
+
   it('gives live figures without changing what it has folded', () => {
     const fold = new GpuUsageFold([0], T0, 5);
     fold.add([sample(0, T0 + 1000, 40)]);

@@ -119,12 +119,17 @@ export class GpuUsageFold {
     }
   }
 
-  /** The figures of every device as if the attempt ended at `at` (not before the last sample). Changes nothing. */
+  /**
+   * The figures of every device as if the attempt ended at `at`. Changes nothing. GPU-seconds are exactly
+   * the run time even when a sample taken after `at` was folded in (the sampler may run between the
+   * process's exit and its report); such a sample's few milliseconds stay in the mean, and idle time is
+   * capped at the run time.
+   */
   summary(at: number): GpuUsage[] {
+    const end = Math.max(at, this.startedAt);
     return [...this.folds.values()].map((d) => {
-      const end = Math.max(at, d.lastAt ?? this.startedAt, this.startedAt);
       const held = d.lastAt === null ? null : d.held;
-      const tail = held === null ? 0 : end - d.lastAt!;
+      const tail = held === null ? 0 : Math.max(0, end - d.lastAt!);
       const coveredMs = d.coveredMs + tail;
       const utilizationMs = d.utilizationMs + (held ?? 0) * tail;
       const idleMs = d.idleMs + (held !== null && held < this.idleUtilizationPct ? tail : 0);
@@ -134,7 +139,7 @@ export class GpuUsageFold {
         meanUtilizationPct: coveredMs > 0 ? round(utilizationMs / coveredMs, 2) : held,
         peakUtilizationPct: d.peakUtilization,
         peakMemoryMb: d.peakMemory,
-        idleSeconds: round(idleMs / 1000, 3),
+        idleSeconds: round(Math.min(idleMs, end - this.startedAt) / 1000, 3),
         samples: d.samples,
       };
     });
