@@ -82,6 +82,12 @@ const serverConfigSchema = z.strictObject({
   idleCancel: z.boolean().default(false),
   /** Most GPUs the replicas of all warm worker pools hold together (core/pool-scaling.ts); unset: no cap. */
   poolGpuLimit: z.int().min(0).max(1_000_000).optional(),
+  /**
+   * A node whose available host memory is below this percent of its total is under memory pressure: the
+   * leader evicts pool replicas there, one at a time, in the pools' eviction order (core/pool-eviction.ts).
+   * 0: never. @default 5
+   */
+  memoryPressurePct: z.number().min(0).max(100).default(5),
   /** Per-attempt log size cap. @default 64 */
   logCapMb: z.number().gt(0).max(1_000_000).default(64),
   /** Time between SIGTERM and SIGKILL when a job is cancelled or times out. @default 10 */

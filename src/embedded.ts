@@ -54,7 +54,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     purgeEveryMs: 3_600_000,
   });
 
-  const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: config.poolGpuLimit ?? null });
+  const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: config.poolGpuLimit ?? null, memoryPressurePct: config.memoryPressurePct });
   // Pool replica hosts started by the local agent reach the API here, once it listens.
   let apiUrl = '';
 

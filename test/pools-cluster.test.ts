@@ -65,9 +65,10 @@ const expectAnsweredOnce = (tasks: PoolTask[], xs: number[]) => {
   for (const t of tasks) expect(t.attempts).toBe(t.history.length + 1);
 };
 
-// A server killed while it answers an exchange loses the tasks it had just claimed for that replica: the replica never
-// gets them, and they are delivered again once their task timeout passes (store redeliverTasks, reason task-timeout).
-const pool = { command: [process.execPath, MODEL_WORKER], gpus: 2, minReplicas: 2, maxReplicas: 2, concurrency: 4, maxAttempts: 10, taskTimeoutSeconds: 5, backoff: { initialSeconds: 0.1, maxSeconds: 0.5 } };
+// A server killed while it answers an exchange has claimed tasks the replica never got: the host asks the other server
+// again, listing what it holds, and is handed them back (store claimTasks). The default task timeout (300 s) is kept, so
+// a task that waited for it instead would fail the 90 s wait for every task to end.
+const pool = { command: [process.execPath, MODEL_WORKER], gpus: 2, minReplicas: 2, maxReplicas: 2, concurrency: 4, maxAttempts: 10, backoff: { initialSeconds: 0.1, maxSeconds: 0.5 } };
 /** Slow enough that every replica holds tasks when something is killed. */
 const slowSquares = (xs: number[]) => xs.map((x) => ({ payload: { op: 'slow-square', x, ms: 150 } }));
 

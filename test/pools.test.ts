@@ -263,7 +263,7 @@ describe('warm worker pools', () => {
     const forged = await fetch(`${gpuq.url}/v1/pools/garbage/replicas/${ended[0]!.jobId}/exchange`, {
       method: 'POST',
       headers: { authorization: 'Bearer forged', 'content-type': 'application/json' },
-      body: JSON.stringify({ attemptId: ended[0]!.attemptId, results: [], want: 10, waitMs: 0 }),
+      body: JSON.stringify({ attemptId: ended[0]!.attemptId, results: [], held: [], want: 10, waitMs: 0 }),
     });
     expect(forged.status).toBe(410);
     expect(((await forged.json()) as { error: { code: string } }).error.code).toBe('REPLICA_GONE');

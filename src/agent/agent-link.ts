@@ -1,5 +1,5 @@
 import type { GpuUsage, IdlePolicy } from '../core/gpu-usage.js';
-import type { DeviceTelemetry, NodeRegistration } from '../core/types.js';
+import type { DeviceTelemetry, HostMemoryReport, NodeRegistration } from '../core/types.js';
 import type { AssignedAttempt, EndReport, ReportResult, StartReport } from '../store/store.js';
 
 /**
@@ -17,9 +17,10 @@ export interface ControlPlaneLink {
   register(node: NodeRegistration): Promise<{ liveAttemptIds: number[]; leaseMs?: number; idlePolicy?: IdlePolicy }>;
   /**
    * Renews the leases of running attempts; returns the ids the control plane still considers live. With the
-   * telemetry come the live GPU figures and idle flags of the running attempts that hold GPUs (`usage`).
+   * telemetry come the live GPU figures and idle flags of the running attempts that hold GPUs (`usage`); with
+   * the lease renewals, the node's host memory (what the pool controller's memory-pressure eviction reads).
    */
-  heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage?: AttemptUsageReport[]): Promise<{ liveAttemptIds: number[] }>;
+  heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage?: AttemptUsageReport[], hostMemory?: HostMemoryReport): Promise<{ liveAttemptIds: number[] }>;
   reportStarted(reports: StartReport[]): Promise<ReportResult[]>;
   reportEnded(reports: EndReport[]): Promise<ReportResult[]>;
   /** The agent stops cleanly: its node (as registered by this incarnation) takes no new work until it registers again. Resolves whether it was marked down. */

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../core/clock.js';
-import type { DeviceTelemetry, NodeRegistration } from '../core/types.js';
+import type { DeviceTelemetry, HostMemoryReport, NodeRegistration } from '../core/types.js';
 import type { EndReport, ReportResult, StartReport } from '../store/store.js';
 import type { IdlePolicy } from '../core/gpu-usage.js';
 import { MAX_REPORT_BYTES_PER_REQUEST, MAX_REPORTS_PER_REQUEST, type AttemptUsageReport, type ControlPlaneLink, type WorkBatch } from './agent-link.js';
@@ -91,9 +91,9 @@ export class HttpControlPlaneLink implements ControlPlaneLink {
     return { liveAttemptIds: res.liveAttemptIds, leaseMs: res.leaseMs, idlePolicy: res.idlePolicy };
   }
 
-  heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage: AttemptUsageReport[] = []): Promise<{ liveAttemptIds: number[] }> {
+  heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage: AttemptUsageReport[] = [], hostMemory?: HostMemoryReport): Promise<{ liveAttemptIds: number[] }> {
     // Not retried here: the next heartbeat is the retry.
-    return this.send('POST', `/v1/agents/${encodeURIComponent(nodeId)}/heartbeat`, { runningAttemptIds, telemetry, ...(usage.length > 0 ? { usage } : {}) });
+    return this.send('POST', `/v1/agents/${encodeURIComponent(nodeId)}/heartbeat`, { runningAttemptIds, telemetry, ...(usage.length > 0 ? { usage } : {}), ...(hostMemory ? { hostMemory } : {}) });
   }
 
   reportStarted(reports: StartReport[]): Promise<ReportResult[]> {

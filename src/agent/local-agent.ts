@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { argvOf } from '../core/job-spec.js';
-import type { Device, NodeRegistration } from '../core/types.js';
+import type { Device, HostMemoryReport, NodeRegistration } from '../core/types.js';
 import type { AssignedAttempt, EndReport, StartReport } from '../store/store.js';
 import type { AgentControl, ControlPlaneLink } from './agent-link.js';
 import { TelemetrySampler, type DeviceSource } from './devices/discovery.js';
@@ -342,7 +343,7 @@ export class LocalAgent implements AgentControl {
     const ids = this.reportableIds();
     const sentAt = this.clock.now();
     try {
-      const { liveAttemptIds } = await this.beat(this.nodeId, ids, []);
+      const { liveAttemptIds } = await this.beat(this.nodeId, ids, [], [], hostMemory());
       this.lastRenewedAt = Math.max(this.lastRenewedAt, sentAt);
       this.reconcile(ids, new Set(liveAttemptIds));
       return true;
@@ -423,4 +424,10 @@ export class LocalAgent implements AgentControl {
 /** An agent's marker key: its node name and data directory, hashed (short, and free of the characters a marker uses). */
 export function agentKeyOf(nodeId: string, dataDir: string): string {
   return createHash('sha256').update(`${nodeId}\0${path.resolve(dataDir)}`).digest('hex').slice(0, 16);
+}
+
+/** This host's memory now, in MiB: its total, and what is available (on Linux, MemAvailable of /proc/meminfo). */
+function hostMemory(): HostMemoryReport {
+  const totalMb = Math.floor(os.totalmem() / 1048576);
+  return { totalMb, availableMb: Math.min(totalMb, Math.floor(os.freemem() / 1048576)) };
 }

@@ -89,10 +89,16 @@ const gpuUsage = z
 /** A running attempt's live figures and idle flag (agent-link.ts AttemptUsageReport). */
 const usageReport = z.strictObject({ attemptId, idleSince: time.nullable(), gpuUsage });
 
+/** The node's host memory (agent-link.ts): MemTotal and MemAvailable in MiB. */
+const hostMemory = z
+  .strictObject({ totalMb: z.int().min(1).max(1_000_000_000), availableMb: z.int().min(0).max(1_000_000_000) })
+  .refine((m) => m.availableMb <= m.totalMb, { path: ['availableMb'], message: 'must be at most totalMb' });
+
 export const heartbeatBody = z.strictObject({
   runningAttemptIds: z.array(attemptId).max(100_000),
   telemetry: z.array(telemetry).max(10_000).default([]),
   usage: z.array(usageReport).max(100_000).default([]),
+  hostMemory: hostMemory.optional(),
 });
 
 

@@ -11,7 +11,7 @@ import { LIMITS, parseJobSpec, type JobSpec } from '../core/job-spec.js';
 import { decideAfterAttempt } from '../core/retry-policy.js';
 import { unschedulableReason } from '../core/scheduler/fits.js';
 import type { NodeCapacity } from '../core/scheduler/snapshot.js';
-import type { DeviceTelemetry, Job, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../core/types.js';
+import type { DeviceTelemetry, HostMemoryReport, Job, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../core/types.js';
 import type { AssignedAttempt, CancelOutcome, DecideFn, DlqSelector, EndReport, JobSelector, ReportResult, StartReport, Store, SubmitOutcome } from '../store/store.js';
 import type { Fence } from '../store/leadership.js';
 import type { Metrics } from './metrics.js';
@@ -255,9 +255,9 @@ export class ControlPlane implements ControlPlaneLink {
     return { liveAttemptIds: live.map((a) => a.id), leaseMs: this.options.leaseMs, idlePolicy: this.gpu.policy };
   }
 
-  async heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage: AttemptUsageReport[] = []): Promise<{ liveAttemptIds: number[] }> {
+  async heartbeat(nodeId: string, runningAttemptIds: number[], telemetry: DeviceTelemetry[], usage: AttemptUsageReport[] = [], hostMemory?: HostMemoryReport): Promise<{ liveAttemptIds: number[] }> {
     const now = this.clock.now();
-    await this.store.heartbeatNode(nodeId, now);
+    await this.store.heartbeatNode(nodeId, now, hostMemory);
     if (telemetry.length > 0) await this.store.recordTelemetry(telemetry);
     if (usage.length > 0) await this.gpu.recordLive(nodeId, usage);
     const live = runningAttemptIds.length > 0 ? await this.store.renewLeases(nodeId, runningAttemptIds, now + this.options.leaseMs) : [];

@@ -1,5 +1,5 @@
 import client from 'prom-client';
-import { JOB_STATES, TERMINAL_JOB_STATES, type NodeAdminState } from '../core/types.js';
+import { JOB_STATES, TERMINAL_JOB_STATES, type HostMemory, type NodeAdminState } from '../core/types.js';
 import type { Store } from '../store/store.js';
 
 const NODE_ADMIN_STATES: readonly NodeAdminState[] = ['active', 'cordoned', 'draining'];
@@ -104,6 +104,22 @@ export class Metrics {
         for (const n of nodes) this.set({ node: n.id, admin_state: n.adminState }, n.state === 'up' ? 1 : 0);
       },
     });
+    for (const [name, help, pick] of [
+      ['gpuq_node_memory_available_bytes', 'Host memory available on the node (MemAvailable), as its agent last reported it; under gpuq up --memory-pressure-pct of the total, pool replicas there are evicted.', (m: HostMemory) => m.availableMb],
+      ['gpuq_node_memory_total_bytes', 'Host memory of the node (MemTotal), as its agent last reported it.', (m: HostMemory) => m.totalMb],
+    ] as const) {
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ['node'] as const,
+        registers: [registry],
+        async collect() {
+          const nodes = await store.listNodes();
+          this.reset();
+          for (const n of nodes) if (n.hostMemory !== null) this.set({ node: n.id }, pick(n.hostMemory) * 1048576);
+        },
+      });
+    }
     new client.Gauge({
       name: 'gpuq_maintenance_drain',
       help: '1 while the cluster is in maintenance (drain) mode: new jobs refused, nothing new started; else 0.',

@@ -46,7 +46,7 @@ export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dat
   const scheduler = new SchedulerLoop(store, controlPlane, clock, metrics, log, { batchSize: 100, leaseMs: TEST_LEASE_MS, periodMs: 200 });
   const audit = new AuditLog(store, clock, log);
   const feed = new FeedWatch(store);
-  const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: null });
+  const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: null, memoryPressurePct: 0 });
   const app = buildServer({ store, storeKind: 'sqlite', controlPlane, pools: pools.service, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', replicaAliveMs: 6000, auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
   await app.ready();
   return {

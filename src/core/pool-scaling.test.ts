@@ -1,36 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parsePoolSpec, type Pool, type PoolReplica, type PoolSpecInput } from './pool-spec.js';
+import { NOW, poolOf, replicaOf } from './pool-scaling.fixtures.js';
+import type { Pool, PoolReplica } from './pool-spec.js';
 import { planPools, poolGpusHeld, restartNotBefore, type PoolBacklogCounts, type PoolPlanInput } from './pool-scaling.js';
-
-const NOW = 1_000_000;
-
-export function poolOf(input: Partial<PoolSpecInput> & { name: string }, extra: Partial<Pool> = {}): Pool {
-  return { name: input.name, spec: parsePoolSpec({ command: ['w'], ...input }), state: 'active', generation: 1, createdAt: 0, updatedAt: 0, ...extra };
-}
-
-let nextJob = 1;
-export function replicaOf(pool: Pool, state: PoolReplica['state'], extra: Partial<PoolReplica> = {}): PoolReplica {
-  const placed = state !== 'pending';
-  return {
-    jobId: nextJob++,
-    pool: pool.name,
-    generation: pool.generation,
-    state,
-    nodeId: placed ? 'n1' : null,
-    devices: placed ? Array.from({ length: pool.spec.gpus }, (_, i) => i) : [],
-    attemptId: placed && state !== 'ended' ? 1 : null,
-    createdAt: NOW - 60_000,
-    startedAt: placed ? NOW - 50_000 : null,
-    readyAt: state === 'ready' || state === 'stopping' ? NOW - 40_000 : null,
-    endedAt: state === 'ended' ? NOW - 1000 : null,
-    endReason: null,
-    endDetail: null,
-    stopRequested: state === 'stopping',
-    tasksDone: 0,
-    lastActiveAt: state === 'ready' ? NOW - 1000 : null,
-    ...extra,
-  };
-}
 
 function plan(pools: Pool[], replicas: PoolReplica[], backlogs: Record<string, Partial<PoolBacklogCounts>>, extra: Partial<PoolPlanInput> = {}) {
   const map = new Map(Object.entries(backlogs).map(([k, v]) => [k, { runnable: 0, queued: 0, running: 0, ...v }]));
@@ -109,7 +80,7 @@ describe('planPools', () => {
     expect(out.starts).toEqual([{ pool: 'a', generation: 2, count: 2 }]);
   });
 
-  it('backs off restarts after crashes since the last ready replica, as the pool\'s backoff says', () => {
+  it('backs off restarts after crashes no replica started since has recovered from, as the pool\'s backoff says', () => {
     const p = poolOf({ name: 'a', minReplicas: 1, backoff: { initialSeconds: 10, maxSeconds: 100, multiplier: 2 } });
     const crashed = (endedAt: number) => replicaOf(p, 'ended', { endReason: 'crashed', endedAt, readyAt: null });
     // One crash 1 s ago: 10 s nominal, jitter 0.5 → 7.5 s.
@@ -120,9 +91,13 @@ describe('planPools', () => {
     expect(out.backingOff).toEqual([{ pool: 'a', until: NOW + 6500 }]);
     // Two crashes: 20 s nominal.
     expect(restartNotBefore(p, [crashed(NOW - 2000), crashed(NOW - 1000)], 1)).toBe(NOW - 1000 + 20_000);
-    // A stop asked for is not a crash; nor is a crash before a replica was last ready.
+    // A stop asked for is not a crash; nor is a crash that a replica started after it recovered from (it became ready).
     expect(restartNotBefore(p, [replicaOf(p, 'ended', { endReason: 'idle' })], 0.5)).toBeNull();
-    expect(restartNotBefore(p, [crashed(NOW - 9000), replicaOf(p, 'ready', { readyAt: NOW - 5000 })], 0.5)).toBeNull();
+    expect(restartNotBefore(p, [crashed(NOW - 9000), replicaOf(p, 'ready', { createdAt: NOW - 8000, readyAt: NOW - 5000 })], 0.5)).toBeNull();
+    // A replica started before the crash that became ready after it says nothing of the restart: the pool still backs off
+    // (replicas evicted for memory pressure while their siblings were still loading).
+    const pressured = replicaOf(p, 'ended', { endReason: 'memory-pressure', createdAt: NOW - 20_000, endedAt: NOW - 1000, readyAt: null });
+    expect(restartNotBefore(p, [pressured, replicaOf(p, 'ready', { createdAt: NOW - 20_000, readyAt: NOW - 500 })], 0.5)).toBe(NOW - 1000 + 7500);
     expect(plan([p], [crashed(NOW - 60_000)], {}).starts).toEqual([{ pool: 'a', generation: 1, count: 1 }]);
   });
 

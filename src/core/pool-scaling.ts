@@ -56,8 +56,11 @@ export interface PoolPlan {
   backingOff: { pool: string; until: number }[];
 }
 
-/** End reasons that count as a crash for the restart backoff: the replica did not end because it was asked to. */
-const CRASH_REASONS: ReadonlySet<ReplicaEndReason> = new Set(['crashed', 'oom', 'start-timeout', 'task-timeout', 'protocol-error', 'lost']);
+/**
+ * End reasons that count as a crash for the restart backoff: the replica did not end because it was asked to,
+ * or its node ran short of memory (restarting at once would only load the model into the same shortage).
+ */
+const CRASH_REASONS: ReadonlySet<ReplicaEndReason> = new Set(['crashed', 'oom', 'memory-pressure', 'start-timeout', 'task-timeout', 'protocol-error', 'lost']);
 
 export function isCrash(reason: ReplicaEndReason | null): boolean {
   return reason !== null && CRASH_REASONS.has(reason);
@@ -72,16 +75,17 @@ export function poolGpusHeld(pools: readonly Pool[], replicas: readonly PoolRepl
 }
 
 /**
- * When the pool may start its next replica after crashes: crashes since a replica of it was last ready
- * back off like a job's retries (the pool's backoff); null when it may start now.
+ * When the pool may start its next replica after crashes: the crashes no replica started after them has
+ * recovered from (by becoming ready) back off like a job's retries (the pool's backoff); null when it may
+ * start now. A replica started before a crash that becomes ready after it proves nothing of a restart.
  */
 export function restartNotBefore(pool: Pool, replicas: readonly PoolReplica[], random: number): number | null {
-  let lastReady = -Infinity;
-  for (const r of replicas) if (r.readyAt !== null && r.readyAt > lastReady) lastReady = r.readyAt;
+  let lastReadyStart = -Infinity;
+  for (const r of replicas) if (r.readyAt !== null && r.createdAt > lastReadyStart) lastReadyStart = r.createdAt;
   let crashes = 0;
   let lastCrashAt = -Infinity;
   for (const r of replicas) {
-    if (r.state !== 'ended' || !isCrash(r.endReason) || r.endedAt === null || r.endedAt <= lastReady) continue;
+    if (r.state !== 'ended' || !isCrash(r.endReason) || r.endedAt === null || r.endedAt < lastReadyStart) continue;
     crashes++;
     if (r.endedAt > lastCrashAt) lastCrashAt = r.endedAt;
   }

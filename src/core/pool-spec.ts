@@ -135,8 +135,11 @@ export interface Pool {
 export type ReplicaState = 'pending' | 'starting' | 'ready' | 'stopping' | 'ended';
 export const REPLICA_STATES: readonly ReplicaState[] = ['pending', 'starting', 'ready', 'stopping', 'ended'];
 
-/** Why a replica ended (what the metrics count and `gpuq pool show` shows). */
-export type ReplicaEndReason = 'stopped' | 'idle' | 'replaced' | 'evicted' | 'crashed' | 'oom' | 'start-timeout' | 'task-timeout' | 'protocol-error' | 'lost';
+/**
+ * Why a replica ended (what the metrics count and `gpuq pool show` shows). `evicted`: by an operator;
+ * `memory-pressure`: by the pool controller, its node short of host memory (core/pool-eviction.ts).
+ */
+export type ReplicaEndReason = 'stopped' | 'idle' | 'replaced' | 'evicted' | 'memory-pressure' | 'crashed' | 'oom' | 'start-timeout' | 'task-timeout' | 'protocol-error' | 'lost';
 
 export interface PoolReplica {
   /** The replica's job id. */

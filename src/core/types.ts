@@ -98,6 +98,17 @@ export interface DeviceTelemetry {
   eccUncorrected: number | null;
 }
 
+/** A node's host memory as its agent last read it (/proc/meminfo: MemTotal, MemAvailable). */
+export interface HostMemory {
+  totalMb: number;
+  availableMb: number;
+  /** When the agent read it (the control plane's clock: when the heartbeat carrying it arrived). */
+  sampledAt: number;
+}
+
+/** Host memory as an agent reports it with a heartbeat; the control plane stamps it with the heartbeat's time. */
+export type HostMemoryReport = Omit<HostMemory, 'sampledAt'>;
+
 export interface NodeInfo {
   id: string;
   hostname: string;
@@ -124,11 +135,13 @@ export interface NodeInfo {
    * registration never changes it, so a cordon survives agent restarts.
    */
   adminState: NodeAdminState;
+  /** The host memory its agent last reported; null before the first report. */
+  hostMemory: HostMemory | null;
 }
 
 export type NodeAdminState = 'active' | 'cordoned' | 'draining';
 
-/** What an agent reports of its node when it registers: everything but the operator's admin state. */
-export type NodeRegistration = Omit<NodeInfo, 'adminState'>;
+/** What an agent reports of its node when it registers: everything but the operator's admin state and what its heartbeats carry. */
+export type NodeRegistration = Omit<NodeInfo, 'adminState' | 'hostMemory'>;
 
 export type MaintenanceMode = 'normal' | 'drain';

@@ -60,11 +60,11 @@ describe('HttpReplicaLink', () => {
     const cp = await serve((s, res) => (s.url.endsWith('/exchange') ? json(res, 200, { tasks: [{ id: 5, attempt: 1, payload: { x: 1 } }], stop: false }) : json(res, 200, { ok: true })));
     const l = link([cp.url]);
     expect(await l.ready()).toBe('ok');
-    expect(await l.exchange({ results: [{ taskId: 4, attempt: 2, result: { y: 1 } }], want: 3, waitMs: 0 })).toEqual({ tasks: [{ id: 5, attempt: 1, payload: { x: 1 } }], stop: false });
+    expect(await l.exchange({ results: [{ taskId: 4, attempt: 2, result: { y: 1 } }], held: [3], want: 3, waitMs: 0 })).toEqual({ tasks: [{ id: 5, attempt: 1, payload: { x: 1 } }], stop: false });
     await l.end('crashed', 'the worker exited with code 1');
     expect(cp.seen).toEqual([
       { method: 'POST', url: '/v1/pools/embed/replicas/42/ready', auth: 'Bearer cred-abc', body: { attemptId: 7 } },
-      { method: 'POST', url: '/v1/pools/embed/replicas/42/exchange', auth: 'Bearer cred-abc', body: { attemptId: 7, results: [{ taskId: 4, attempt: 2, result: { y: 1 } }], want: 3, waitMs: 0 } },
+      { method: 'POST', url: '/v1/pools/embed/replicas/42/exchange', auth: 'Bearer cred-abc', body: { attemptId: 7, results: [{ taskId: 4, attempt: 2, result: { y: 1 } }], held: [3], want: 3, waitMs: 0 } },
       { method: 'POST', url: '/v1/pools/embed/replicas/42/end', auth: 'Bearer cred-abc', body: { attemptId: 7, reason: 'crashed', detail: 'the worker exited with code 1' } },
     ]);
   });
@@ -85,20 +85,32 @@ describe('HttpReplicaLink', () => {
     const cp = await serve((_s, res) => (++calls < 3 ? json(res, 503, { error: { code: 'STORE_UNAVAILABLE', message: 'try later' } }) : json(res, 200, { tasks: [], stop: true })));
     const l = link([cp.url]);
     const results = [{ taskId: 1, attempt: 1, error: 'no', retryable: false }];
-    expect(await l.exchange({ results, want: 0, waitMs: 0 })).toEqual({ tasks: [], stop: true });
-    expect(cp.seen.map((s) => s.body)).toEqual(Array(3).fill({ attemptId: 7, results, want: 0, waitMs: 0 }));
+    expect(await l.exchange({ results, held: [2], want: 0, waitMs: 0 })).toEqual({ tasks: [], stop: true });
+    expect(cp.seen.map((s) => s.body)).toEqual(Array(3).fill({ attemptId: 7, results, held: [2], want: 0, waitMs: 0 }));
+  });
+
+  it('when an answer is lost with its connection, asks again with the same body: what the host held when it asked', async () => {
+    let calls = 0;
+    const handed = { tasks: [{ id: 9, attempt: 1, payload: null }], stop: false };
+    // The first answer is lost after the server acted on the request (a server killed while answering, a dropped connection).
+    const cp = await serve((_s, res) => (++calls === 1 ? res.socket!.destroy() : json(res, 200, handed)));
+    const logs: string[] = [];
+    const l = link([cp.url], { log: (line) => logs.push(line) });
+    expect(await l.exchange({ results: [], held: [4, 5], want: 1, waitMs: 0 })).toEqual(handed);
+    expect(cp.seen.map((s) => s.body)).toEqual(Array(2).fill({ attemptId: 7, results: [], held: [4, 5], want: 1, waitMs: 0 }));
+    expect(logs).toHaveLength(1);
   });
 
   it('answers gone on 410 REPLICA_GONE', async () => {
     const cp = await serve((_s, res) => json(res, 410, { error: { code: 'REPLICA_GONE', message: 'replica 42: evicted' } }));
     const l = link([cp.url]);
     expect(await l.ready()).toBe('gone');
-    expect(await l.exchange({ results: [], want: 1, waitMs: 0 })).toBe('gone');
+    expect(await l.exchange({ results: [], held: [], want: 1, waitMs: 0 })).toBe('gone');
   });
 
   it('rejects a refusal (4xx) at once, with its code', async () => {
     const cp = await serve((_s, res) => json(res, 400, { error: { code: 'VALIDATION_FAILED', message: 'want: too big' } }));
-    const err = await link([cp.url]).exchange({ results: [], want: 5000, waitMs: 0 }).catch((e: unknown) => e);
+    const err = await link([cp.url]).exchange({ results: [], held: [], want: 5000, waitMs: 0 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ControlPlaneRefusedError);
     expect(err).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     expect(cp.seen).toHaveLength(1);
@@ -114,7 +126,7 @@ describe('HttpReplicaLink', () => {
   it('a long-poll is cut short by its signal', async () => {
     const cp = await serve(() => {}); // never answers
     const abort = new AbortController();
-    const pending = link([cp.url]).exchange({ results: [], want: 1, waitMs: 25_000 }, abort.signal);
+    const pending = link([cp.url]).exchange({ results: [], held: [], want: 1, waitMs: 25_000 }, abort.signal);
     while (cp.seen.length === 0) await new Promise((r) => setImmediate(r));
     abort.abort();
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
@@ -122,6 +134,6 @@ describe('HttpReplicaLink', () => {
 
   it('refuses an exchange answer it cannot read', async () => {
     const cp = await serve((_s, res) => json(res, 200, { tasks: [{ id: 'x' }], stop: false }));
-    await expect(link([cp.url]).exchange({ results: [], want: 1, waitMs: 0 })).rejects.toThrow(/exchange answer is not one the host understands/);
+    await expect(link([cp.url]).exchange({ results: [], held: [], want: 1, waitMs: 0 })).rejects.toThrow(/exchange answer is not one the host understands/);
   });
 });

@@ -70,7 +70,9 @@ export class HttpReplicaLink implements ReplicaLink {
   }
 
   async exchange(call: ExchangeCall, signal?: AbortSignal): Promise<ExchangeResponse | 'gone'> {
-    const body = JSON.stringify({ attemptId: this.o.attemptId, results: call.results, want: call.want, waitMs: call.waitMs });
+    // One body for every try: a retry after a lost answer lists what the host held when the call left, which is still
+    // all it holds (only an answer brings tasks in, and the host makes one call at a time).
+    const body = JSON.stringify({ attemptId: this.o.attemptId, results: call.results, held: call.held, want: call.want, waitMs: call.waitMs });
     const a = await this.post<unknown>('exchange', body, call.waitMs, this.o.retryForMs ?? 30_000, signal);
     if (!a.ok) return 'gone';
     const answer = decodeExchangeResponse(a.body);

@@ -42,10 +42,16 @@ const errorOutcome = z.strictObject({ taskId, attempt, error: z.string().max(MAX
 /** A task's outcome as the host reports it (protocol.ts TaskOutcome). */
 export const taskOutcomeSchema = z.union([resultOutcome, errorOutcome]);
 
+/** The ids of the tasks a host holds (protocol.ts ExchangeRequest `held`): never more than its concurrency. */
+const heldSchema = z
+  .array(z.int({ error: 'must be a task id (a positive integer)' }).min(1, { error: 'must be a task id (a positive integer)' }))
+  .max(POOL_LIMITS.maxConcurrency, `at most ${POOL_LIMITS.maxConcurrency} task ids: a replica holds at most its concurrency (maxConcurrency ${POOL_LIMITS.maxConcurrency})`);
+
 /** POST …/exchange (protocol.ts ExchangeRequest). */
 export const exchangeRequestSchema = z.strictObject({
   attemptId: z.int().min(1),
   results: z.array(taskOutcomeSchema).max(POOL_LIMITS.maxClaim),
+  held: heldSchema,
   want: z.int().min(0).max(POOL_LIMITS.maxClaim),
   waitMs: z.int().min(0).max(MAX_WAIT_MS),
 });
@@ -91,19 +97,23 @@ export function parseExchangeRequest(body: unknown): ExchangeRequest {
   if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
     const b = body as Record<string, unknown>;
     const results = b.results;
+    const held = b.held;
     let keys = 0;
     for (const k in b) {
-      if (k !== 'attemptId' && k !== 'results' && k !== 'want' && k !== 'waitMs') {
+      if (k !== 'attemptId' && k !== 'results' && k !== 'held' && k !== 'want' && k !== 'waitMs') {
         keys = -1;
         break;
       }
       keys++;
     }
     if (
-      keys === 4 &&
+      keys === 5 &&
       isAttempt(b.attemptId) &&
       Array.isArray(results) &&
       results.length <= POOL_LIMITS.maxClaim &&
+      Array.isArray(held) &&
+      held.length <= POOL_LIMITS.maxConcurrency &&
+      held.every(isTaskId) &&
       Number.isSafeInteger(b.want) &&
       (b.want as number) >= 0 &&
       (b.want as number) <= POOL_LIMITS.maxClaim &&

@@ -17,16 +17,27 @@ const outcome = fc.oneof(
   fc.record({ taskId: id, attempt: id, result: fc.jsonValue(), extra: fc.jsonValue() }),
   anyValue,
 );
+/** Held task ids: a few of any value, or lists at and just over the length limit. */
+const held = fc.oneof(
+  fc.array(id, { maxLength: 4 }),
+  fc.array(fc.integer({ min: 1, max: 1e9 }), { maxLength: 4 }),
+  fc.constantFrom(POOL_LIMITS.maxConcurrency, POOL_LIMITS.maxConcurrency + 1).map((n) => Array.from({ length: n }, (_, i) => i + 1)),
+  fc.integer({ min: 0, max: POOL_LIMITS.maxConcurrency - 1 }).map((bad) => Array.from({ length: POOL_LIMITS.maxConcurrency }, (_, i) => (i === bad ? 0 : i + 1))),
+  anyValue,
+);
 const exchangeBody = fc.oneof(
   fc
     .record({
       attemptId: id,
       results: fc.oneof(fc.array(outcome, { maxLength: 4 }), anyValue),
+      held,
       want: fc.oneof(fc.integer({ min: -1, max: POOL_LIMITS.maxClaim + 1 }), anyValue),
       waitMs: fc.oneof(fc.integer({ min: -1, max: 30_001 }), anyValue),
     })
     .map(withoutUndefined),
-  fc.record({ attemptId: fc.integer({ min: 1 }), results: fc.array(outcome, { maxLength: 3 }), want: fc.nat(1024), waitMs: fc.nat(30_000), more: fc.jsonValue() }),
+  fc.record({ attemptId: fc.integer({ min: 1 }), results: fc.array(outcome, { maxLength: 3 }), held: fc.array(fc.integer({ min: 1 }), { maxLength: 3 }), want: fc.nat(1024), waitMs: fc.nat(30_000), more: fc.jsonValue() }),
+  // Every field right but `held` missing: the host and the server ship together, so it is required.
+  fc.record({ attemptId: fc.integer({ min: 1 }), results: fc.array(outcome, { maxLength: 3 }), want: fc.nat(1024), waitMs: fc.nat(30_000) }),
   anyValue,
 );
 
@@ -50,10 +61,30 @@ describe('the exchange body', () => {
   });
 
   it('names each broken rule', () => {
-    expect(() => parseExchangeRequest({ attemptId: 1, results: [{ taskId: 1, attempt: 1 }], want: 2000, waitMs: 0 })).toThrow(/results\.0.*want/s);
-    expect(() => parseExchangeRequest({ attemptId: 1, results: [{ taskId: 1, attempt: 1, error: 'x'.repeat(MAX_ERROR_CHARS + 1), retryable: true }], want: 0, waitMs: 0 })).toThrow(ValidationError);
-    const ok = { attemptId: 3, results: [{ taskId: 1, attempt: 2, result: null }, { taskId: 2, attempt: 1, error: 'boom', retryable: false }], want: 5, waitMs: 25_000 };
+    expect(() => parseExchangeRequest({ attemptId: 1, results: [{ taskId: 1, attempt: 1 }], held: [], want: 2000, waitMs: 0 })).toThrow(/results\.0.*want/s);
+    expect(() => parseExchangeRequest({ attemptId: 1, results: [{ taskId: 1, attempt: 1, error: 'x'.repeat(MAX_ERROR_CHARS + 1), retryable: true }], held: [], want: 0, waitMs: 0 })).toThrow(ValidationError);
+    const ok = { attemptId: 3, results: [{ taskId: 1, attempt: 2, result: null }, { taskId: 2, attempt: 1, error: 'boom', retryable: false }], held: [4, 7], want: 5, waitMs: 25_000 };
     expect(parseExchangeRequest(ok)).toEqual(ok);
+  });
+
+  it('requires `held`, task ids only, at most maxConcurrency of them, and says which rule it broke', () => {
+    const body = { attemptId: 1, results: [], want: 1, waitMs: 0 };
+    const issues = (b: unknown) => {
+      try {
+        parseExchangeRequest(b);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ValidationError);
+        return (e as ValidationError).issues;
+      }
+      throw new Error('accepted');
+    };
+    expect(issues(body)).toEqual([{ path: 'held', message: expect.stringMatching(/expected array/) }]);
+    expect(issues({ ...body, held: [3, 0] })).toEqual([{ path: 'held.1', message: 'must be a task id (a positive integer)' }]);
+    expect(issues({ ...body, held: [7, '8'] })).toEqual([{ path: 'held.1', message: 'must be a task id (a positive integer)' }]);
+    expect(issues({ ...body, held: [1.5] })).toEqual([{ path: 'held.0', message: 'must be a task id (a positive integer)' }]);
+    const tooMany = Array.from({ length: POOL_LIMITS.maxConcurrency + 1 }, (_, i) => i + 1);
+    expect(issues({ ...body, held: tooMany })).toEqual([{ path: 'held', message: `at most 1024 task ids: a replica holds at most its concurrency (maxConcurrency 1024)` }]);
+    expect(parseExchangeRequest({ ...body, held: tooMany.slice(1) }).held).toHaveLength(POOL_LIMITS.maxConcurrency);
   });
 });
 
@@ -119,7 +150,7 @@ describe('host → worker', () => {
 
 describe('the end report and the rest', () => {
   it('takes every end reason, and the host has an exit status for each reason it reports', () => {
-    expect(REPLICA_END_REASONS).toHaveLength(10);
+    expect(REPLICA_END_REASONS).toHaveLength(11);
     for (const reason of REPLICA_END_REASONS) expect(endRequestSchema.safeParse({ attemptId: 1, reason, detail: null }).success).toBe(true);
     expect(endRequestSchema.safeParse({ attemptId: 1, reason: 'bored', detail: null }).success).toBe(false);
     for (const r of ['stopped', 'crashed', 'oom', 'start-timeout', 'task-timeout', 'protocol-error'] as const) expect(typeof HOST_EXIT[r]).toBe('number');

@@ -28,6 +28,7 @@ const END_REASONS: Record<ReplicaEndReason, true> = {
   idle: true,
   replaced: true,
   evicted: true,
+  'memory-pressure': true,
   crashed: true,
   oom: true,
   'start-timeout': true,
@@ -127,10 +128,18 @@ export type TaskOutcome = { taskId: number; attempt: number; result: unknown } |
  * POST …/exchange: results since the last exchange, and up to `want` tasks (waiting up to `waitMs` for the
  * first when there are none). → 200 ExchangeResponse | 410 REPLICA_GONE. Results are resent after a failure:
  * the store accepts each (task, attempt) once.
+ *
+ * Lost answers: `held` lists every task the host holds (given to its worker and not answered, or answered with
+ * the result still buffered and not in this request). A task running under this replica attempt that is neither
+ * in `held` nor answered here was claimed by an earlier exchange whose answer never reached the host (a server
+ * killed while answering, a dropped connection): the server hands it back first, at the same attempt number,
+ * within `want`, so it runs now instead of after its task timeout.
  */
 export interface ExchangeRequest {
   attemptId: number;
   results: TaskOutcome[];
+  /** Task ids, at most POOL_LIMITS.maxConcurrency: a host never holds more than its concurrency. */
+  held: number[];
   want: number;
   waitMs: number;
 }

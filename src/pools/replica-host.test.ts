@@ -72,7 +72,7 @@ describe('ReplicaHost', () => {
     expect(s.link.ends).toEqual([{ reason: 'stopped', detail: null }]);
     expect(s.link.readyCalls).toBe(1);
     // Nothing in flight and nothing to post: the host long-polls rather than spinning.
-    expect(s.link.calls[0]).toEqual({ results: [], want: 2, waitMs: 25_000 });
+    expect(s.link.calls[0]).toEqual({ results: [], held: [], want: 2, waitMs: 25_000 });
     expect(s.link.calls.length).toBeLessThan(20);
   });
 
@@ -248,6 +248,56 @@ describe('ReplicaHost', () => {
     s.link.stop();
     expect(await s.exit).toBe(HOST_EXIT.stopped);
     expect(s.link.results).toHaveLength(1);
+  });
+
+  it('lists in every exchange exactly the tasks it holds, and never asks for more than its concurrency leaves', async () => {
+    const s = start({ concurrency: 3, sparePoll: { initialMs: 5, maxMs: 20 } });
+    s.link.submit(...Array.from({ length: 12 }, (_, i) => ({ op: 'sleep', ms: 20 + (i % 4) * 15 })));
+    await s.link.untilResults(12);
+    s.link.stop();
+    expect(await s.exit).toBe(HOST_EXIT.stopped);
+    // The control plane's view after each call's results: what it runs under this attempt is what the host listed.
+    expect(s.link.unheld.every((ids) => ids.length === 0)).toBe(true);
+    expect(s.link.overheld.every((ids) => ids.length === 0)).toBe(true);
+    expect(s.link.handedBack).toEqual([]);
+    // Not vacuous: calls went out while the worker held tasks.
+    expect(s.link.calls.some((c) => c.held.length > 0)).toBe(true);
+    for (const c of s.link.calls) expect(c.held.length + c.want).toBeLessThanOrEqual(3);
+  });
+
+  it('an exchange whose answer is lost: the retry lists what the host holds, and gets back only the lost tasks, at the same attempt', async () => {
+    const s = start({ concurrency: 2 });
+    const [first] = s.link.submit({ op: 'sleep', ms: 400 });
+    await new Promise<void>((r) => s.link.events.on('exchange', () => s.link.outstanding.size === 1 && r()));
+    // The next task is claimed by a spare poll while the worker holds the first; that answer is lost and the call made again.
+    s.link.loseAnswers = 1;
+    const [second] = s.link.submit({ op: 'square', x: 7 });
+    const results = await s.link.untilResults(2);
+    expect(s.link.lost.map((a) => a.tasks.map((t) => t.id))).toEqual([[second]]);
+    const retry = s.link.calls[s.link.calls.findIndex((c, i) => i > 0 && s.link.unheld[i]!.length > 0)]!;
+    expect(retry.held).toEqual([first]);
+    expect(s.link.handedBack).toEqual([second]);
+    // Each task ran once, for its first (and only) delivery.
+    expect(results.map((r) => [r.taskId, r.attempt]).sort()).toEqual([[first, 1], [second, 1]]);
+    expect(results.find((r) => r.taskId === second)).toMatchObject({ result: { y: 49 } });
+    s.link.stop();
+    expect(await s.exit).toBe(HOST_EXIT.stopped);
+    expect(s.link.ends).toEqual([{ reason: 'stopped', detail: null }]);
+  });
+
+  it('a task handed back while its worker holds it is not sent to the worker again', async () => {
+    const s = start({ concurrency: 2, sparePoll: { initialMs: 10, maxMs: 10 } });
+    // A control plane that hands back every task it runs for this attempt at each call: the worker's task comes back while held.
+    s.link.ignoreHeld = true;
+    const [id] = s.link.submit({ op: 'sleep', ms: 300 });
+    const [r] = await s.link.untilResults(1);
+    expect(s.link.handedBack.filter((x) => x === id).length).toBeGreaterThan(0);
+    // A task sent twice would be answered twice: the second answer, for a task the host no longer holds, is a protocol error.
+    expect(r).toMatchObject({ taskId: id, attempt: 1, result: { slept: 300, held: 1 } });
+    s.link.stop();
+    expect(await s.exit).toBe(HOST_EXIT.stopped);
+    expect(s.link.results).toHaveLength(1);
+    expect(s.link.ends).toEqual([{ reason: 'stopped', detail: null }]);
   });
 });
 

@@ -28,6 +28,15 @@ import { WorkerProcess, type WorkerSpec } from './worker-process.js';
  * the last results, if any: the server records them before it waits). Tasks held: no long-poll (results would
  * wait behind it); slots left free are filled by the next exchange that posts results, or by a short poll after
  * `sparePoll` (backing off while it finds none).
+ *
+ * Lost answers: each exchange lists the tasks the host holds (`held`: in the worker, or answered with the result
+ * still buffered), and the server hands back first the tasks it runs under this attempt that the list lacks: those
+ * an earlier exchange claimed but whose answer never arrived (the link retries a failed request with the same body).
+ * The list is right because of the one-exchange-at-a-time rule: tasks come in only with an exchange's answer, so
+ * while a call is out (retries included) nothing can join what the host holds, and no other call can be bringing
+ * tasks in that this one would report as not held. A task handed back that the host already holds is not sent to
+ * the worker again (dispatch). Buffered results hold back claims (`want`), so the host holds at most `concurrency`
+ * tasks in all and `held` stays within the protocol's limit.
  */
 
 export interface ReplicaHostOptions {
@@ -234,7 +243,8 @@ export class ReplicaHost {
     let text = '';
     for (const t of tasks) {
       const h = this.held.get(t.id);
-      // Claimed again while held (the server's deadline passed before ours): the worker already has it; answer for the new attempt.
+      // Claimed again while held (the server's deadline passed before ours): the worker already has it; answer for the
+      // new attempt. Handed back while held (an answer thought lost, or twice in one answer): never sent twice.
       if (h !== undefined) h.attempt = t.attempt;
       else {
         this.held.set(t.id, { attempt: t.attempt, deadline });
@@ -316,11 +326,18 @@ export class ReplicaHost {
     this.spareDue = false;
     const taken = this.pending.take();
     const { results } = taken;
+    // Taken together with the results, with no await between: see "Lost answers" above.
+    const held = this.heldIds();
+    // Results left in the buffer (more than one request carries) count against the concurrency like tasks in the worker.
+    if (held.length > this.held.size) {
+      want = Math.min(want, Math.max(0, this.o.concurrency - held.length));
+      if (want === 0) waitMs = 0;
+    }
     const abort = new AbortController();
     this.exchanging = { waitMs, abort };
     let res: ExchangeResponse | 'gone';
     try {
-      res = await this.o.link.exchange({ results, want, waitMs }, abort.signal);
+      res = await this.o.link.exchange({ results, held, want, waitMs }, abort.signal);
     } catch (err) {
       this.exchangeOver();
       if (abort.signal.aborted) {
@@ -343,6 +360,15 @@ export class ReplicaHost {
     // Tasks claimed after SIGTERM are not started: they are redelivered when this attempt ends.
     if (res.tasks.length > 0 && (this.phase === 'running' || this.phase === 'stopping')) this.dispatch(res.tasks);
     this.schedule();
+  }
+
+  /** The tasks the host holds: in the worker, and answered with the result still in the buffer (not taken yet). */
+  private heldIds(): number[] {
+    const ids = [...this.held.keys()];
+    if (this.pending.length === 0) return ids;
+    const all = new Set(ids);
+    for (const id of this.pending.taskIds()) all.add(id);
+    return [...all];
   }
 
   private exchangeOver(): void {
@@ -394,7 +420,7 @@ export class ReplicaHost {
     try {
       while (flush && this.pending.length > 0) {
         const { results } = this.pending.take();
-        if ((await this.o.link.exchange({ results, want: 0, waitMs: 0 })) === 'gone') break;
+        if ((await this.o.link.exchange({ results, held: this.heldIds(), want: 0, waitMs: 0 })) === 'gone') break;
       }
       if (report !== null) await this.o.link.end(report.reason, report.detail);
     } catch (err) {

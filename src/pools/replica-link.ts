@@ -3,6 +3,11 @@ import type { ExchangeResponse, HostEndReason, TaskOutcome } from './protocol.js
 /** One exchange as the replica host asks for it; the link adds the attempt's id (protocol.ts ExchangeRequest). */
 export interface ExchangeCall {
   results: TaskOutcome[];
+  /**
+   * Ids of the tasks the host holds as the call leaves: in the worker, or answered with the result still buffered
+   * (not in `results`). Tasks of this attempt the server runs and this does not list are handed back (a lost answer).
+   */
+  held: number[];
   /** Tasks to claim: 0..POOL_LIMITS.maxClaim. */
   want: number;
   /** How long the server may wait for a task when none is ready; 0: answer at once. */

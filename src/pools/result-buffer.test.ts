@@ -25,6 +25,18 @@ describe('ResultBuffer', () => {
     expect(b.take().results.map((r) => r.taskId)).toEqual([3]);
   });
 
+  it('names the tasks of the results left after a take: the host still holds them', () => {
+    const b = new ResultBuffer();
+    b.push(outcome(1), 3 * 1024 * 1024);
+    b.push(outcome(2), 3 * 1024 * 1024);
+    b.push(outcome(3), 1);
+    expect(b.taskIds()).toEqual([1, 2, 3]);
+    b.take();
+    expect(b.taskIds()).toEqual([2, 3]);
+    b.take();
+    expect(b.taskIds()).toEqual([]);
+  });
+
   it('puts back what was not acknowledged ahead of what came since', () => {
     const b = new ResultBuffer();
     b.push(outcome(1), 1);

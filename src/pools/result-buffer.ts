@@ -36,6 +36,11 @@ export class ResultBuffer {
     return { results: this.outcomes.splice(0, n), chars: this.sizes.splice(0, n) };
   }
 
+  /** The tasks of the outcomes waiting (a task answered twice, at two attempts, is listed twice). */
+  taskIds(): number[] {
+    return this.outcomes.map((o) => o.taskId);
+  }
+
   /** Puts back what an exchange took and did not get acknowledged, ahead of the rest. */
   putBack(taken: { results: TaskOutcome[]; chars: number[] }): void {
     this.outcomes = taken.results.concat(this.outcomes);

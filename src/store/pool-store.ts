@@ -60,12 +60,20 @@ export interface PoolStore {
   getTasks(pool: string, ids: number[]): Promise<PoolTask[]>;
   listTasks(pool: string, filter: { states?: TaskState[]; inDlq?: boolean }, page: PageRequest): Promise<Page<PoolTask>>;
   /**
-   * Claims up to `max` runnable queued tasks of the replica's pool, oldest first, for the replica's live attempt:
-   * each goes `running`, its attempts + 1, its deadline `now + taskTimeout`. Returns `stop` when the replica was asked
-   * to stop or its pool is stopped (it should finish in-flight tasks and exit), and `gone` when `attemptId` is not the
-   * replica's live attempt (it must exit).
+   * Hands the replica's live attempt up to `max` tasks. First the tasks already running under this very attempt whose
+   * ids are not in `held` (the ids its host says it holds): an earlier claim took them but its answer never reached the
+   * host (a server killed while answering, a dropped connection). They are handed back as they are, at the same attempt
+   * number, oldest first, with a fresh deadline `now + taskTimeout`. Then, up to `max` in all, runnable queued tasks of
+   * its pool, oldest first: each goes `running`, its attempts + 1, its deadline `now + taskTimeout`.
+   *
+   * The look for lost tasks is skipped (one count over the running index) while the attempt runs no more tasks than
+   * `held` lists, which is every exchange whose previous answer arrived. (So an id in `held` that the attempt no longer
+   * runs can hide a lost task; a host lists such an id only until its own task timeout, which passes before the
+   * server's deadline.) Returns `stop` when the replica was asked to
+   * stop or its pool is stopped (it should finish in-flight tasks and exit; tasks whose answer was lost then wait for
+   * the attempt's end), and `gone` when `attemptId` is not the replica's live attempt (it must exit).
    */
-  claimTasks(jobId: number, attemptId: number, max: number, now: number): Promise<ClaimedTask[] | 'stop' | 'gone'>;
+  claimTasks(jobId: number, attemptId: number, max: number, now: number, held: readonly number[]): Promise<ClaimedTask[] | 'stop' | 'gone'>;
   /**
    * Records results and errors of tasks the replica's attempt holds. Each is accepted only when the task is
    * running at that attempt number under that replica attempt (a late answer to a redelivered task is refused).

@@ -1,6 +1,6 @@
 import type { JobSpec } from '../core/job-spec.js';
 import type { AttemptEnd, JobAtAttemptEnd, JobDecision } from '../core/retry-policy.js';
-import type { Attempt, DeviceTelemetry, Job, JobEvent, JobState, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../core/types.js';
+import type { Attempt, DeviceTelemetry, HostMemoryReport, Job, JobEvent, JobState, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../core/types.js';
 import type { NodeCapacity, QueuedJob } from '../core/scheduler/snapshot.js';
 import type { JobOwner } from '../core/access.js';
 import type { JobDependency } from '../core/dependencies.js';
@@ -111,7 +111,8 @@ export interface Store extends AccessStore, FeedStore, GpuUsageStore, Leadership
   // ── nodes and devices ───────────────────────────────────────────────────
   /** Registers a node or replaces what its agent reports of it; never changes its admin state (a new node is 'active'). */
   upsertNode(node: NodeRegistration): Promise<void>;
-  heartbeatNode(nodeId: string, now: number): Promise<void>;
+  /** Marks the node up as of `now`; with its host memory, records that too, sampled at `now` (else the last reading stays). */
+  heartbeatNode(nodeId: string, now: number, hostMemory?: HostMemoryReport): Promise<void>;
   /**
    * An agent stopping cleanly: marks its node down at once, so no new work goes there while nobody runs it.
    * Only for the incarnation that registered last (a late call from an old process leaves a newer one alone).

@@ -13,7 +13,8 @@ export const nodesCommand: CommandDef = {
         if (o.json) return printJson({ nodes });
         for (const n of nodes) {
           const admin = n.adminState === 'draining' ? `draining (${n.drained ? 'drained' : `${n.liveAttempts} live`})` : n.adminState;
-          printLine(`${n.id}  ${n.state}  ${admin}  heartbeat ${ago(n.lastHeartbeatAt)} ago  cpus ${n.cpus}  memory ${n.memoryMb} MiB  max running ${n.maxRunning}  gpus ${n.devices.length}`);
+          const host = n.hostMemory === null ? '' : `  host memory ${n.hostMemory.availableMb}/${n.hostMemory.totalMb} MiB available`;
+          printLine(`${n.id}  ${n.state}  ${admin}  heartbeat ${ago(n.lastHeartbeatAt)} ago  cpus ${n.cpus}  memory ${n.memoryMb} MiB${host}  max running ${n.maxRunning}  gpus ${n.devices.length}`);
           if (n.devices.length === 0) continue;
           const pct = (v: number | null | undefined, unit: string) => (v === null || v === undefined ? '-' : `${v}${unit}`);
           printLine(table(

@@ -31,6 +31,7 @@ export const upCommand: CommandDef = {
       .option('--idle-minutes <min>', 'flag a running job idle once all its GPUs stayed idle this long (default 10)', num)
       .option('--idle-cancel', 'cancel jobs flagged idle, saying why (default: only flag them)')
       .option('--pool-gpu-limit <n>', 'most GPUs all warm worker pools\' replicas hold together (default: no cap)', num)
+      .option('--memory-pressure-pct <pct>', 'evict pool replicas from a node whose available host memory is under this percent of its total, lowest eviction priority and largest pool first; 0: never (default 5)', num)
       .option('--slo-success-pct <pct>', 'SLO report objective: job success rate at least this (default 98)', num)
       .option('--slo-queue-wait-p95-seconds <s>', 'SLO report objective: queue wait p95 at most this (default 300)', num)
       .option('--slo-gpu-utilization-min-pct <pct>', 'SLO report objective: GPU utilization over all GPU time at least this (default 70)', num)

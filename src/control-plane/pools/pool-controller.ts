@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import { NotLeaderError } from '../../core/errors.js';
 import { replicaJobSpec } from '../../core/pool-replica-spec.js';
+import { planPressureEvictions, settled } from '../../core/pool-eviction.js';
 import { planPools } from '../../core/pool-scaling.js';
 import type { Pool, PoolReplica, ReplicaEndReason } from '../../core/pool-spec.js';
 import type { Fence } from '../../store/leadership.js';
@@ -17,6 +18,8 @@ export interface PoolControllerOptions {
   /** A pass at least this often (the backstop of events: task deadlines, idle timeouts, backoffs). */
   periodMs: number;
   gpuLimit: number | null;
+  /** Evict replicas from a node whose available host memory is under this percent of its total; 0: never (core/pool-eviction.ts). */
+  memoryPressurePct: number;
   random?: () => number;
 }
 
@@ -40,6 +43,8 @@ export class PoolController {
   private readonly overLimit = new Set<number>();
   /** Whether a pass of this term has read the replicas yet. */
   private seenFirstPass = false;
+  /** Per node, the replica attempt last evicted there for memory pressure: the node waits until it ended and reported since. */
+  private readonly pressureEvictions = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -127,6 +132,36 @@ export class PoolController {
       }
     }
     await this.checkGpuMemory(pools, replicas);
+    await this.checkHostMemory(pools, replicas);
+  }
+
+  /**
+   * Host memory pressure (core/pool-eviction.ts): on each node whose available memory is under the threshold,
+   * one replica is evicted (end reason memory-pressure, its tasks redelivered), and the node is considered again
+   * once that replica's processes have ended and the node has reported its memory since.
+   */
+  private async checkHostMemory(pools: Pool[], replicas: PoolReplica[]): Promise<void> {
+    const pct = this.options.memoryPressurePct;
+    if (pct <= 0 || !replicas.some((r) => r.state !== 'ended' && r.nodeId !== null)) return;
+    const settling = new Map<string, number | null>();
+    for (const [nodeId, attemptId] of this.pressureEvictions) {
+      const attempt = await this.store.getAttempt(attemptId);
+      settling.set(nodeId, attempt === null ? 0 : attempt.endedAt);
+    }
+    const nodes = await this.store.listNodes();
+    for (const node of nodes) {
+      const until = settling.get(node.id);
+      if (until !== undefined && node.hostMemory !== null && settled(node.hostMemory, until)) {
+        this.pressureEvictions.delete(node.id);
+        settling.delete(node.id);
+      }
+    }
+    for (const e of planPressureEvictions({ nodes, pools, replicas, thresholdPct: pct, settling })) {
+      const victim = replicas.find((r) => r.jobId === e.jobId)!;
+      this.log.warn({ pool: e.pool, jobId: e.jobId, nodeId: e.nodeId }, `pool replica evicted: ${e.detail}`);
+      if (victim.attemptId !== null) this.pressureEvictions.set(e.nodeId, victim.attemptId);
+      await this.kill([victim], 'memory-pressure', e.detail);
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import { REPLICA_STATES, type PoolReplica, type ReplicaEndReason } from '../../c
 import type { Store } from '../../store/store.js';
 
 /** Replica ends that gpuq forced (the replica did not stop because scaling or an operator's stop asked it to). */
-const EVICTION_REASONS: ReadonlySet<ReplicaEndReason> = new Set(['evicted', 'oom', 'task-timeout', 'start-timeout', 'protocol-error']);
+const EVICTION_REASONS: ReadonlySet<ReplicaEndReason> = new Set(['evicted', 'memory-pressure', 'oom', 'task-timeout', 'start-timeout', 'protocol-error']);
 
 /**
  * The pools' Prometheus metrics, on the server's registry. Counters are counted where things happen: task
@@ -33,8 +33,8 @@ export class PoolMetrics {
     this.taskWait = new client.Histogram({ name: 'gpuq_pool_task_wait_seconds', help: 'Pool tasks\' time from submission to the start of the delivery that answered them.', labelNames: ['pool'], buckets: latency, registers });
     this.taskRun = new client.Histogram({ name: 'gpuq_pool_task_run_seconds', help: 'Pool tasks\' time from delivery to answer.', labelNames: ['pool'], buckets: latency, registers });
     this.redeliveries = new client.Counter({ name: 'gpuq_pool_redeliveries_total', help: 'Pool task deliveries lost and given again (or, with attempts used up, to the DLQ), by reason: replica-ended, task-timeout.', labelNames: ['pool', 'reason'], registers });
-    this.replicaEnds = new client.Counter({ name: 'gpuq_pool_replica_ends_total', help: 'Pool replicas that ended, by reason (stopped, idle, replaced, evicted, crashed, oom, start-timeout, task-timeout, protocol-error, lost).', labelNames: ['pool', 'reason'], registers });
-    this.evictions = new client.Counter({ name: 'gpuq_pool_evictions_total', help: 'Pool replicas gpuq removed by force, by reason (evicted by an operator, oom, task-timeout, start-timeout, protocol-error).', labelNames: ['pool', 'reason'], registers });
+    this.replicaEnds = new client.Counter({ name: 'gpuq_pool_replica_ends_total', help: 'Pool replicas that ended, by reason (stopped, idle, replaced, evicted, memory-pressure, crashed, oom, start-timeout, task-timeout, protocol-error, lost).', labelNames: ['pool', 'reason'], registers });
+    this.evictions = new client.Counter({ name: 'gpuq_pool_evictions_total', help: 'Pool replicas gpuq removed by force, by reason (evicted by an operator, memory-pressure on their node, oom, task-timeout, start-timeout, protocol-error).', labelNames: ['pool', 'reason'], registers });
     this.oomKills = new client.Counter({ name: 'gpuq_pool_oom_kills_total', help: 'Pool replicas that ran out of memory (killed by the OOM killer, a CUDA out-of-memory error, or GPU memory at the pool\'s limit).', labelNames: ['pool'], registers });
     this.replicaStarts = new client.Counter({ name: 'gpuq_pool_replica_starts_total', help: 'Pool replicas started by the pool controller.', labelNames: ['pool'], registers });
     this.coldStarts = new client.Counter({ name: 'gpuq_pool_cold_starts_total', help: 'Pool tasks answered that were submitted while their pool had no ready replica.', labelNames: ['pool'], registers });

@@ -229,14 +229,17 @@ export class PoolService {
 
   /**
    * One round trip of a replica host: records the results it brings, then hands it up to `want` tasks, waiting
-   * up to `waitMs` for some when none is queued. `stop`: finish in-flight tasks and exit.
+   * up to `waitMs` for some when none is queued. `stop`: finish in-flight tasks and exit. `held`: the tasks the host
+   * holds; those running under its attempt and not held (an earlier answer to it was lost) come first, at the same
+   * attempt number (store claimTasks). The results are recorded before the claim, so a task answered here is no
+   * longer running when the claim looks.
    */
-  async exchange(pool: string, jobId: number, attemptId: number, results: TaskOutcome[], want: number, waitMs: number): Promise<{ tasks: { id: number; attempt: number; payload: unknown }[]; stop: boolean }> {
+  async exchange(pool: string, jobId: number, attemptId: number, results: TaskOutcome[], held: readonly number[], want: number, waitMs: number): Promise<{ tasks: { id: number; attempt: number; payload: unknown }[]; stop: boolean }> {
     if (results.length > 0) await this.recordResults(pool, jobId, attemptId, results);
     const deadline = this.deps.clock.now() + waitMs;
     for (;;) {
       const seq = this.waiters.workSeq(pool);
-      const claimed = await this.deps.store.claimTasks(jobId, attemptId, want, this.deps.clock.now());
+      const claimed = await this.deps.store.claimTasks(jobId, attemptId, want, this.deps.clock.now(), held);
       if (claimed === 'gone') throw new ReplicaGoneError(jobId, `attempt ${attemptId} is not its live attempt`);
       if (claimed === 'stop') return { tasks: [], stop: true };
       const left = deadline - this.deps.clock.now();

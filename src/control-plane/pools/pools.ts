@@ -20,8 +20,8 @@ export interface Pools {
  * A server's pools (ADR 0016): the use cases every server serves, the leader's controller, their metrics,
  * and the replica credentials added to assignments on their way to agents.
  */
-export async function createPools(deps: { store: Store; controlPlane: ControlPlane; clock: Clock; metrics: Metrics; log: Logger; gpuLimit: number | null }): Promise<Pools> {
-  const { store, controlPlane, clock, log, gpuLimit } = deps;
+export async function createPools(deps: { store: Store; controlPlane: ControlPlane; clock: Clock; metrics: Metrics; log: Logger; gpuLimit: number | null; memoryPressurePct: number }): Promise<Pools> {
+  const { store, controlPlane, clock, log, gpuLimit, memoryPressurePct } = deps;
   const metrics = new PoolMetrics(deps.metrics.registry, store, gpuLimit, () => clock.now());
   const service = new PoolService(
     {
@@ -40,6 +40,7 @@ export async function createPools(deps: { store: Store; controlPlane: ControlPla
   const controller = new PoolController(store, (write) => controlPlane.leaderWrite(write), clock, metrics, log.child({ component: 'pool-controller' }), (replicas, reason, detail) => service.killReplicas(replicas, reason, detail), {
     periodMs: CONTROLLER_PERIOD_MS,
     gpuLimit,
+    memoryPressurePct,
   });
   service.onChange = () => controller.wake();
   return { service, controller };

@@ -56,8 +56,9 @@ describe('remote agent endpoints', () => {
     expect((await poll(sessionId, '&waitMs=0')).json<WorkBatch>().run.map((a) => a.attemptId)).toEqual([attemptId]);
     expect((await poll(sessionId, `&waitMs=0&ack=${first.seq}`)).json<WorkBatch>()).toEqual({ seq: first.seq, run: [], cancel: [] });
 
-    const hb = await app.inject({ method: 'POST', url: '/v1/agents/gpu-1/heartbeat', payload: { runningAttemptIds: [attemptId, 999] } });
+    const hb = await app.inject({ method: 'POST', url: '/v1/agents/gpu-1/heartbeat', payload: { runningAttemptIds: [attemptId, 999], hostMemory: { totalMb: 65_536, availableMb: 4096 } } });
     expect(hb.json()).toEqual({ liveAttemptIds: [attemptId] });
+    expect((await store.getNode('gpu-1'))?.hostMemory).toEqual({ totalMb: 65_536, availableMb: 4096, sampledAt: clock.now() });
     const started = await app.inject({ method: 'POST', url: '/v1/agents/gpu-1/started', payload: { reports: [{ attemptId, pid: 1234, logPath: '/data/jobs/1/attempt-1.log', startedAt: clock.now() }] } });
     expect(started.json()).toEqual({ results: [{ attemptId, accepted: true, jobState: 'running' }] });
     const end = { attemptId, end: { state: 'succeeded', retryable: false, reason: 'exited with code 0' }, exitCode: 0, signal: null, endedAt: clock.now() };
@@ -89,6 +90,8 @@ describe('remote agent endpoints', () => {
       ['GET', '/v1/agents/gpu-1/work?session=nope', undefined, 'session'],
       ['GET', `/v1/agents/gpu-1/work?session=${'a'.repeat(24)}&waitMs=600000`, undefined, 'waitMs'],
       ['POST', '/v1/agents/gpu-1/heartbeat', { runningAttemptIds: [1], telemetry: [{ nodeId: 'gpu-2', index: 0, at: 1, utilizationPct: null, memoryUsedMb: null, temperatureC: null, powerW: null, eccCorrected: null, eccUncorrected: null }] }, 'telemetry.0.nodeId'],
+      ['POST', '/v1/agents/gpu-1/heartbeat', { runningAttemptIds: [], hostMemory: { totalMb: 1000, availableMb: 1001 } }, 'hostMemory.availableMb'],
+      ['POST', '/v1/agents/gpu-1/heartbeat', { runningAttemptIds: [], hostMemory: { totalMb: 0, availableMb: 0 } }, 'hostMemory.totalMb'],
       ['POST', '/v1/agents/gpu-1/started', { reports: [] }, 'reports'],
       ['POST', '/v1/agents/gpu-1/ended', { reports: [{ attemptId: 1, end: { state: 'running', retryable: true, reason: '' }, exitCode: null, signal: null, endedAt: 1 }] }, 'reports.0.end.state'],
     ];

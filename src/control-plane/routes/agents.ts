@@ -44,7 +44,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const body = parseRequest(heartbeatBody, req.body);
     const other = body.telemetry.findIndex((t) => t.nodeId !== nodeId);
     if (other >= 0) throw new ValidationError([{ path: `telemetry.${other}.nodeId`, message: `must be ${nodeId}, the node this heartbeat is for` }]);
-    return ctx.controlPlane.heartbeat(nodeId, body.runningAttemptIds, body.telemetry, body.usage);
+    return ctx.controlPlane.heartbeat(nodeId, body.runningAttemptIds, body.telemetry, body.usage, body.hostMemory);
   });
 
   app.post('/v1/agents/:nodeId/leave', requires('agent.heartbeat'), async (req) => {

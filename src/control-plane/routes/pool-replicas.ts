@@ -32,7 +32,7 @@ export function poolReplicaRoutes(app: FastifyInstance, ctx: ServerContext): voi
     const { name, job } = parseRequest(replicaParamsSchema, req.params);
     const body = parseExchangeRequest(req.body);
     pools.authenticateReplica(job, body.attemptId, credentialOf(req, job));
-    return pools.exchange(name, job, body.attemptId, body.results, body.want, body.waitMs);
+    return pools.exchange(name, job, body.attemptId, body.results, body.held, body.want, body.waitMs);
   });
 
   app.post('/v1/pools/:name/replicas/:job/end', requires('public'), async (req) => {

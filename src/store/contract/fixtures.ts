@@ -32,6 +32,7 @@ export function node(id: string, gpus: number, over: Partial<NodeInfo> = {}): No
     lastHeartbeatAt: T0,
     state: 'up',
     adminState: 'active',
+    hostMemory: null,
     ...over,
   };
 }

@@ -40,6 +40,21 @@ export function nodeContract(ctx: ContractContext): void {
     });
   });
 
+  describe('host memory with heartbeats', () => {
+    it('keeps the last reported host memory, stamped with its heartbeat, through heartbeats without one and re-registrations', async () => {
+      await ctx.store.upsertNode(node('a', 1));
+      expect((await ctx.store.getNode('a'))?.hostMemory).toBeNull();
+      await ctx.store.heartbeatNode('a', T0 + 1000, { totalMb: 65_536, availableMb: 1200 });
+      const reading = { totalMb: 65_536, availableMb: 1200, sampledAt: T0 + 1000 };
+      expect((await ctx.store.getNode('a'))?.hostMemory).toEqual(reading);
+      await ctx.store.heartbeatNode('a', T0 + 2000);
+      await ctx.store.upsertNode(node('a', 1));
+      expect((await ctx.store.listNodes())[0]).toMatchObject({ lastHeartbeatAt: T0, hostMemory: reading });
+      await ctx.store.heartbeatNode('a', T0 + 3000, { totalMb: 65_536, availableMb: 30_000 });
+      expect((await ctx.store.getNode('a'))?.hostMemory).toEqual({ totalMb: 65_536, availableMb: 30_000, sampledAt: T0 + 3000 });
+    });
+  });
+
   describe('a node whose agent leaves', () => {
     it('is marked down at once, only by the incarnation that registered last, and comes back with a heartbeat', async () => {
       await ctx.store.upsertNode(node('a', 0, { incarnation: 'old' }));

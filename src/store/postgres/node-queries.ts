@@ -1,4 +1,4 @@
-import type { DeviceTelemetry, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../../core/types.js';
+import type { DeviceTelemetry, HostMemoryReport, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../../core/types.js';
 import type { NodeLogEndpoint } from '../store.js';
 import type { Sql } from './postgres-pool.js';
 import { deviceFromRow, nodeFromRow, TELEMETRY_COLUMNS, telemetryFromRow, type DeviceRow, type NodeRow, type TelemetryRow } from './rows.js';
@@ -16,14 +16,17 @@ const DELETE_DEVICES = `DELETE FROM devices WHERE node_id = $1`;
 const INSERT_DEVICES = `INSERT INTO devices (node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy)
   SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::text[], $8::bool[])`;
 /** Parameters: last_heartbeat_at, id. */
-const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = $1, state = 'up' WHERE id = $2`;
+const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = $1, state = 'up',
+    host_memory_total_mb = coalesce($2, host_memory_total_mb), host_memory_available_mb = coalesce($3, host_memory_available_mb),
+    host_memory_at = CASE WHEN $2::bigint IS NULL THEN host_memory_at ELSE $1 END
+  WHERE id = $4`;
 /** $1 id, $2 incarnation. */
 const NODE_LEFT = `UPDATE nodes SET state = 'down' WHERE id = $1 AND incarnation = $2 AND state = 'up'`;
 /** Rows are locked in id order, as applyPlan locks them, so the two never deadlock. Parameters: before. */
 const MARK_DOWN = `UPDATE nodes SET state = 'down'
   WHERE id IN (SELECT id FROM nodes WHERE state = 'up' AND last_heartbeat_at < $1 ORDER BY id FOR NO KEY UPDATE)
   RETURNING id`;
-const NODE_COLUMNS = `id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state, admin_state`;
+const NODE_COLUMNS = `id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state, admin_state, host_memory_total_mb, host_memory_available_mb, host_memory_at`;
 const DEVICE_COLUMNS = `node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy`;
 const SELECT_NODES = `SELECT ${NODE_COLUMNS} FROM nodes ORDER BY id`;
 const SELECT_DEVICES = `SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY node_id, device_index`;
@@ -91,8 +94,8 @@ export async function nodeLeft(sql: Sql, nodeId: string, incarnation: string): P
   return (await sql.execute(NODE_LEFT, [nodeId, incarnation])) > 0;
 }
 
-export async function heartbeatNode(sql: Sql, nodeId: string, now: number): Promise<void> {
-  await sql.execute(HEARTBEAT, [now, nodeId]);
+export async function heartbeatNode(sql: Sql, nodeId: string, now: number, hostMemory?: HostMemoryReport): Promise<void> {
+  await sql.execute(HEARTBEAT, [now, hostMemory?.totalMb ?? null, hostMemory?.availableMb ?? null, nodeId]);
 }
 
 export async function markNodesDown(sql: Sql, before: number): Promise<string[]> {

@@ -55,29 +55,47 @@ const INSERT_TASKS = `WITH t AS MATERIALIZED (
 const SELECT_TASKS = `SELECT ${TASK_COLUMNS} FROM pool_tasks WHERE pool = $1 AND id = ANY($2::bigint[])`;
 
 /**
- * One statement: checks the replica attempt (its first row: live, stop), claims up to `max` runnable tasks of its pool
- * oldest first (the other rows) and marks the replica active. Parameters: job id, attempt id, max, now, deadline margin.
+ * One statement: checks the replica attempt (its first row: live, stop); hands back the tasks running under this attempt
+ * that its host does not hold (`lost`: a claim whose answer never reached it), at the same attempt number with a fresh
+ * deadline; claims up to `max` minus those of the runnable tasks of its pool oldest first; marks the replica active.
+ * The look for lost tasks is one count over the running index, and nothing more while it finds no more tasks than the
+ * host holds (a one-time filter). Lost rows are taken in id order and skipped while locked (a completion or the sweep
+ * holds them: they are being decided). All CTEs see one snapshot, so a task claimed here is never also counted lost.
+ * Rows: the check (id null), then the tasks, each with `lost`. Parameters: job id, attempt id, max, now, deadline
+ * margin, held ids bigint[].
  */
 const CLAIM = `WITH c AS (
     SELECT a.state IN ('assigned', 'running') AS live, r.pool, (r.job_id IS NULL OR p.name IS NULL OR r.stop_requested OR p.state <> 'active') AS stop,
       p.task_timeout_ms
     FROM attempts a LEFT JOIN pool_replicas r ON r.job_id = a.job_id LEFT JOIN pools p ON p.name = r.pool
     WHERE a.id = $2 AND a.job_id = $1
+  ), orphaned AS MATERIALIZED (
+    SELECT t.id FROM pool_tasks t
+    WHERE $3 > 0 AND (SELECT live AND NOT stop FROM c)
+      AND (SELECT count(*) FROM pool_tasks r WHERE r.attempt_id = $2 AND r.state = 'running') > cardinality($6::bigint[])
+      AND t.attempt_id = $2 AND t.state = 'running' AND t.replica_job_id = $1 AND t.id NOT IN (SELECT unnest($6::bigint[]))
+    ORDER BY t.id LIMIT $3 FOR UPDATE OF t SKIP LOCKED
+  ), rehanded AS (
+    UPDATE pool_tasks t SET deadline = $4 + (SELECT task_timeout_ms FROM c) + $5
+    FROM orphaned WHERE t.id = orphaned.id
+    RETURNING t.id, t.attempts, t.payload
   ), picked AS MATERIALIZED (
     SELECT t.id FROM pool_tasks t
     WHERE t.pool = (SELECT pool FROM c WHERE live AND NOT stop) AND t.state = 'queued' AND t.not_before <= $4
-    ORDER BY t.id LIMIT $3 FOR UPDATE OF t SKIP LOCKED
+    ORDER BY t.id LIMIT greatest(0, $3 - (SELECT count(*) FROM orphaned)) FOR UPDATE OF t SKIP LOCKED
   ), claimed AS (
     UPDATE pool_tasks t SET state = 'running', attempts = t.attempts + 1, replica_job_id = $1, attempt_id = $2, started_at = $4,
       deadline = $4 + (SELECT task_timeout_ms FROM c) + $5
     FROM picked WHERE t.id = picked.id
     RETURNING t.id, t.attempts, t.payload
   ), touched AS (
-    UPDATE pool_replicas SET last_active_at = $4 WHERE job_id = $1 AND EXISTS (SELECT 1 FROM claimed)
+    UPDATE pool_replicas SET last_active_at = $4 WHERE job_id = $1 AND (EXISTS (SELECT 1 FROM claimed) OR EXISTS (SELECT 1 FROM rehanded))
   )
-  SELECT NULL::bigint AS id, NULL::integer AS attempts, NULL::text AS payload, live, stop FROM c
+  SELECT NULL::bigint AS id, NULL::integer AS attempts, NULL::text AS payload, NULL::boolean AS lost, live, stop FROM c
   UNION ALL
-  SELECT id, attempts, payload, NULL, NULL FROM claimed`;
+  SELECT id, attempts, payload, true, NULL, NULL FROM rehanded
+  UNION ALL
+  SELECT id, attempts, payload, false, NULL, NULL FROM claimed`;
 
 /** The tasks the replica attempt holds, locked in id order, with their pool's backoff. Parameters: task ids bigint[], attempt id, job id. */
 const LOCK_HELD = `SELECT t.id, t.attempts, t.attempt_limit, t.created_at, t.started_at, t.cold, p.name AS pool,
@@ -244,17 +262,17 @@ export async function listTasks(sql: Sql, pool: string, filter: TaskFilter, page
   return { items: p.items.map(taskFromRow), nextCursor: p.nextCursor };
 }
 
-/** One statement, on its own. */
-export async function claimTasks(sql: Sql, jobId: number, attemptId: number, max: number, now: number): Promise<ClaimedTask[] | 'stop' | 'gone'> {
-  const rows = await sql.query<{ id: number | null; attempts: number | null; payload: string | null; live: boolean | null; stop: boolean | null }>(CLAIM, [
-    jobId, attemptId, Math.max(0, max), now, TASK_DEADLINE_MARGIN_MS,
+/** One statement, on its own. The tasks whose answer was lost come first, then the new ones; each part oldest first. */
+export async function claimTasks(sql: Sql, jobId: number, attemptId: number, max: number, now: number, held: readonly number[]): Promise<ClaimedTask[] | 'stop' | 'gone'> {
+  const rows = await sql.query<{ id: number | null; attempts: number | null; payload: string | null; lost: boolean | null; live: boolean | null; stop: boolean | null }>(CLAIM, [
+    jobId, attemptId, Math.max(0, max), now, TASK_DEADLINE_MARGIN_MS, held,
   ]);
   const check = rows.find((r) => r.id === null);
   if (!check || !check.live) return 'gone';
   if (check.stop) return 'stop';
   return rows
     .filter((r) => r.id !== null)
-    .sort((a, b) => a.id! - b.id!)
+    .sort((a, b) => (a.lost === b.lost ? a.id! - b.id! : a.lost ? -1 : 1))
     .map((r) => ({ id: r.id!, attempt: r.attempts!, payload: JSON.parse(r.payload!) as unknown }));
 }
 

@@ -120,7 +120,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     deviceHolders: () => gpuUsage.deviceHolders(db),
 
     upsertNode: (node) => db.write((sql) => nodes.upsertNode(sql, node)),
-    heartbeatNode: (nodeId, now) => nodes.heartbeatNode(db, nodeId, now),
+    heartbeatNode: (nodeId, now, hostMemory) => nodes.heartbeatNode(db, nodeId, now, hostMemory),
     nodeLeft: (nodeId, incarnation) => nodes.nodeLeft(db, nodeId, incarnation),
     markNodesDown: (before, fence) => (fence ? db.write(fenced(fence, (sql) => nodes.markNodesDown(sql, before))) : nodes.markNodesDown(db, before)),
     listNodes: () => db.read((sql) => nodes.listNodes(sql)),
@@ -165,7 +165,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     submitTasks: (pool, tasks, now, owner) => db.write((sql) => poolTasks.submitTasks(sql, pool, tasks, now, owner ?? null)),
     getTasks: (pool, ids) => poolTasks.getTasks(db, pool, ids),
     listTasks: (pool, filter, page) => poolTasks.listTasks(db, pool, filter, page),
-    claimTasks: (jobId, attemptId, max, now) => poolTasks.claimTasks(db, jobId, attemptId, max, now),
+    claimTasks: (jobId, attemptId, max, now, held) => poolTasks.claimTasks(db, jobId, attemptId, max, now, held),
     completeTasks: (jobId, attemptId, outcomes, now, random) => db.write((sql) => poolTasks.completeTasks(sql, jobId, attemptId, outcomes, now, random)),
     redeliverTasks: (now, fence) => db.write(fenced(fence, (sql) => poolTasks.redeliverTasks(sql, now))),
     replayTasks: (pool, selector, now, audit) => audited((sql) => poolTasks.replayTasks(sql, pool, selector, now), audit),

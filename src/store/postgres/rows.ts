@@ -146,6 +146,9 @@ export interface NodeRow {
   last_heartbeat_at: number;
   state: string;
   admin_state: string;
+  host_memory_total_mb: number | null;
+  host_memory_available_mb: number | null;
+  host_memory_at: number | null;
 }
 
 export interface DeviceRow {
@@ -184,6 +187,10 @@ export function nodeFromRow(row: NodeRow, devices: Device[]): NodeInfo {
     lastHeartbeatAt: row.last_heartbeat_at,
     state: row.state as NodeInfo['state'],
     adminState: row.admin_state as NodeInfo['adminState'],
+    hostMemory:
+      row.host_memory_total_mb === null || row.host_memory_available_mb === null || row.host_memory_at === null
+        ? null
+        : { totalMb: row.host_memory_total_mb, availableMb: row.host_memory_available_mb, sampledAt: row.host_memory_at },
   };
 }
 

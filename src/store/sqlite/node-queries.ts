@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import type { DeviceTelemetry, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../../core/types.js';
+import type { DeviceTelemetry, HostMemoryReport, MaintenanceMode, NodeAdminState, NodeInfo, NodeRegistration } from '../../core/types.js';
 import type { NodeLogEndpoint } from '../store.js';
 import { deviceFromRow, nodeFromRow, TELEMETRY_COLUMNS, telemetryFromRow, type DeviceRow, type NodeRow, type TelemetryRow } from './rows.js';
 
@@ -25,13 +25,16 @@ interface UpsertNodeParams {
 const DELETE_DEVICES = `DELETE FROM devices WHERE node_id = ?`;
 /** Parameters: node_id, device_index, uuid, name, simulated (0/1), memory_total_mb, pci_bus_id, healthy (0/1). */
 const INSERT_DEVICE = `INSERT INTO devices (node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
-/** Parameters: last_heartbeat_at, id. */
-const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = ?, state = 'up' WHERE id = ?`;
+/** Parameters: the heartbeat's time, the host memory's total and available (null: not reported, the last reading stays), the node. */
+const HEARTBEAT = `UPDATE nodes SET last_heartbeat_at = @now, state = 'up',
+    host_memory_total_mb = coalesce(@total, host_memory_total_mb), host_memory_available_mb = coalesce(@available, host_memory_available_mb),
+    host_memory_at = CASE WHEN @total IS NULL THEN host_memory_at ELSE @now END
+  WHERE id = @id`;
 /** Parameters: id, incarnation. */
 const NODE_LEFT = `UPDATE nodes SET state = 'down' WHERE id = ? AND incarnation = ? AND state = 'up'`;
 /** Parameters: before. */
 const MARK_DOWN = `UPDATE nodes SET state = 'down' WHERE state = 'up' AND last_heartbeat_at < ? RETURNING id`;
-const NODE_COLUMNS = `id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state, admin_state`;
+const NODE_COLUMNS = `id, hostname, labels, cpus, memory_mb, max_running, incarnation, last_heartbeat_at, state, admin_state, host_memory_total_mb, host_memory_available_mb, host_memory_at`;
 const DEVICE_COLUMNS = `node_id, device_index, uuid, name, simulated, memory_total_mb, pci_bus_id, healthy`;
 const SELECT_NODES = `SELECT ${NODE_COLUMNS} FROM nodes ORDER BY id`;
 const SELECT_DEVICES = `SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY node_id, device_index`;
@@ -79,7 +82,7 @@ export function prepareNodeQueries(db: Database) {
   const upsertNodeStmt = db.prepare<UpsertNodeParams>(UPSERT_NODE);
   const deleteDevices = db.prepare<[string]>(DELETE_DEVICES);
   const insertDevice = db.prepare<[string, number, string, string, number, number, string | null, number]>(INSERT_DEVICE);
-  const heartbeat = db.prepare<[number, string]>(HEARTBEAT);
+  const heartbeat = db.prepare<[{ now: number; total: number | null; available: number | null; id: string }]>(HEARTBEAT);
   const markDown = db.prepare<[number], { id: string }>(MARK_DOWN);
   const selectNodes = db.prepare<[], NodeRow>(SELECT_NODES);
   const selectDevices = db.prepare<[], DeviceRow>(SELECT_DEVICES);
@@ -120,8 +123,8 @@ export function prepareNodeQueries(db: Database) {
     return nodeLeftStmt.run(nodeId, incarnation).changes > 0;
   }
 
-  function heartbeatNode(nodeId: string, now: number): void {
-    heartbeat.run(now, nodeId);
+  function heartbeatNode(nodeId: string, now: number, hostMemory?: HostMemoryReport): void {
+    heartbeat.run({ now, total: hostMemory?.totalMb ?? null, available: hostMemory?.availableMb ?? null, id: nodeId });
   }
 
   function markNodesDown(before: number): string[] {

@@ -21,7 +21,8 @@ import { listTasksSql, taskPage, type TaskFilter } from '../pool-task-listing.js
 
 /**
  * Pool tasks (store/pool-store.ts, migration 0013) on SQLite: submit, claim, complete, redeliver, replay, counts.
- * Claims and completions are the hot path: a claim is one check and one UPDATE … WHERE id IN (SELECT … LIMIT)
+ * Claims and completions are the hot path: a claim is one check, one count over the running index (tasks whose claim's
+ * answer was lost are looked for only when it finds more than the host holds) and one UPDATE … WHERE id IN (SELECT … LIMIT)
  * over the runnable index; a completion one fenced UPDATE per task. Functions run inside the caller's transaction.
  */
 
@@ -45,6 +46,20 @@ const SELECT_CLAIMER = `SELECT a.state AS attempt_state, r.pool, r.stop_requeste
 /** Parameters: replica_job_id, attempt_id, started_at, deadline, pool, now, limit. */
 const CLAIM = `UPDATE pool_tasks SET state = 'running', attempts = attempts + 1, replica_job_id = ?, attempt_id = ?, started_at = ?, deadline = ?
   WHERE id IN (SELECT id FROM pool_tasks INDEXED BY pool_tasks_runnable WHERE pool = ? AND state = 'queued' AND not_before <= ? ORDER BY id LIMIT ?)
+  RETURNING id, attempts, payload`;
+/**
+ * Tasks running under the replica attempt, counted on the running index alone (it holds attempt_id and the rowid): when
+ * there are no more of them than the host says it holds, no claim's answer was lost and nothing is looked up.
+ * Parameters: attempt id.
+ */
+const COUNT_RUNNING_UNDER = `SELECT count(*) AS n FROM pool_tasks INDEXED BY pool_tasks_running WHERE attempt_id = ? AND state = 'running'`;
+/**
+ * Tasks running under the replica attempt that its host does not hold (a claim whose answer was lost), oldest first,
+ * handed back at the same attempt number with a fresh deadline. Parameters: deadline, attempt id, job id, held (JSON array), limit.
+ */
+const REHAND = `UPDATE pool_tasks SET deadline = ?
+  WHERE id IN (SELECT id FROM pool_tasks INDEXED BY pool_tasks_running WHERE attempt_id = ? AND state = 'running' AND replica_job_id = ?
+    AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?)
   RETURNING id, attempts, payload`;
 /** Parameters: last_active_at, job id. */
 const TOUCH_REPLICA = `UPDATE pool_replicas SET last_active_at = ? WHERE job_id = ?`;
@@ -137,6 +152,8 @@ export function preparePoolTaskQueries(db: Database) {
   const selectTasks = db.prepare<[string, string], TaskRow>(SELECT_TASKS);
   const selectClaimer = db.prepare<[number, number], ClaimerRow>(SELECT_CLAIMER);
   const claim = db.prepare<[number, number, number, number, string, number, number], { id: number; attempts: number; payload: string }>(CLAIM);
+  const countRunningUnder = db.prepare<[number], { n: number }>(COUNT_RUNNING_UNDER);
+  const rehand = db.prepare<[number, number, number, string, number], { id: number; attempts: number; payload: string }>(REHAND);
   const touchReplica = db.prepare<[number, number]>(TOUCH_REPLICA);
   const selectReplicaPool = db.prepare<[number], { name: string; backoff_initial_s: number; backoff_max_s: number; backoff_multiplier: number }>(SELECT_REPLICA_POOL);
   const completeResult = db.prepare<[string, number, number, number, number, number], EndedRow>(COMPLETE_RESULT);
@@ -196,17 +213,19 @@ export function preparePoolTaskQueries(db: Database) {
     return { items: page1.items.map(taskFromRow), nextCursor: page1.nextCursor };
   }
 
-  function claimTasks(jobId: number, attemptId: number, max: number, now: number): ClaimedTask[] | 'stop' | 'gone' {
+  function claimTasks(jobId: number, attemptId: number, max: number, now: number, held: readonly number[]): ClaimedTask[] | 'stop' | 'gone' {
     const c = selectClaimer.get(attemptId, jobId);
     if (!c || (c.attempt_state !== 'assigned' && c.attempt_state !== 'running')) return 'gone';
     // A replica asked to stop, of a stopped pool, or of a pool deleted meanwhile: finish what is in flight and exit.
     if (c.pool === null || c.pool_state !== 'active' || c.stop_requested === 1) return 'stop';
     if (max <= 0) return [];
-    const rows = claim.all(jobId, attemptId, now, now + c.task_timeout_ms! + TASK_DEADLINE_MARGIN_MS, c.pool, now, max);
-    if (rows.length === 0) return [];
+    const deadline = now + c.task_timeout_ms! + TASK_DEADLINE_MARGIN_MS;
+    // RETURNING gives no order; a replica works oldest first, the tasks it lost before the new ones.
+    const lost = countRunningUnder.get(attemptId)!.n > held.length ? rehand.all(deadline, attemptId, jobId, JSON.stringify(held), max).sort((a, b) => a.id - b.id) : [];
+    const fresh = lost.length < max ? claim.all(jobId, attemptId, now, deadline, c.pool, now, max - lost.length).sort((a, b) => a.id - b.id) : [];
+    if (lost.length + fresh.length === 0) return [];
     touchReplica.run(now, jobId);
-    // RETURNING gives no order; a replica works oldest first.
-    rows.sort((a, b) => a.id - b.id);
+    const rows = lost.length === 0 ? fresh : lost.concat(fresh);
     return rows.map((r) => ({ id: r.id, attempt: r.attempts, payload: JSON.parse(r.payload) as unknown }));
   }
 

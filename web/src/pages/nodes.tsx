@@ -54,6 +54,8 @@ function NodeCard(props: { node: NodeView; now: number; fleet: ReturnType<typeof
         <dd>{n.cpus}</dd>
         <dt>memory</dt>
         <dd>{mib(n.memoryMb)}</dd>
+        <dt>host memory available</dt>
+        <dd data-testid="node-host-memory">{n.hostMemory === null ? '-' : `${mib(n.hostMemory.availableMb)} of ${mib(n.hostMemory.totalMb)}`}</dd>
         <dt>run slots</dt>
         <dd>{n.maxRunning}</dd>
         <dt>live attempts</dt>
