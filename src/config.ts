@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ValidationError } from './core/errors.js';
 import { zodIssues } from './core/job-spec.js';
+import { EMPTY_INTAKE_CONFIG, parseIntakeConfig, type IntakeConfig } from './core/intake-config.js';
 import { DEFAULT_SLO_THRESHOLDS, type SloThresholds } from './core/slo-report.js';
 
 /**
@@ -88,6 +91,13 @@ const serverConfigSchema = z.strictObject({
    * 0: never. @default 5
    */
   memoryPressurePct: z.number().min(0).max(100).default(5),
+  /**
+   * Where pipeline runs keep their files (ADR 0018): <pipelinesDir>/<pipeline>/runs/<run>. In a cluster, a directory
+   * every server and every agent's node sees at the same path (a shared mount). @default <dataDir>/pipelines
+   */
+  pipelinesDir: z.string().min(1).optional(),
+  /** Broker intake and result publishing (ADR 0017): a YAML or JSON file of sources and sinks (core/intake-config.ts). @default undefined (none) */
+  intakeConfig: z.string().min(1).optional(),
   /** Per-attempt log size cap. @default 64 */
   logCapMb: z.number().gt(0).max(1_000_000).default(64),
   /** Time between SIGTERM and SIGKILL when a job is cancelled or times out. @default 10 */
@@ -121,7 +131,7 @@ const serverConfigSchema = z.strictObject({
   agent: z.boolean().default(true),
 });
 
-export type ServerConfig = Readonly<Omit<z.output<typeof serverConfigSchema>, 'auth'> & { auth: 'required' | 'off' }>;
+export type ServerConfig = Readonly<Omit<z.output<typeof serverConfigSchema>, 'auth' | 'pipelinesDir'> & { auth: 'required' | 'off'; pipelinesDir: string; intake: IntakeConfig }>;
 export type ServerOptions = z.input<typeof serverConfigSchema>;
 
 const ENV_KEYS: Record<string, keyof ServerOptions> = {
@@ -171,7 +181,31 @@ export function loadServerConfig(options: ServerOptions, env: NodeJS.ProcessEnv 
   if (r.data.leaderRenewSeconds >= r.data.leaderLeaseSeconds) {
     throw new ValidationError([{ path: 'leaderRenewSeconds', message: `must be less than leaderLeaseSeconds (${r.data.leaderLeaseSeconds}): the leader renews its lease before it runs out` }]);
   }
-  return Object.freeze({ ...r.data, auth: authMode(r.data.host, r.data.auth), dataDir: path.resolve(r.data.dataDir) });
+  const intake = r.data.intakeConfig === undefined ? EMPTY_INTAKE_CONFIG : loadIntakeConfig(r.data.intakeConfig);
+  const dataDir = path.resolve(r.data.dataDir);
+  return Object.freeze({ ...r.data, auth: authMode(r.data.host, r.data.auth), dataDir, pipelinesDir: path.resolve(r.data.pipelinesDir ?? path.join(dataDir, 'pipelines')), intake });
+}
+
+/**
+ * Reads and validates the intake config file (`gpuq up --intake-config FILE`): YAML (`.yaml`, `.yml`) or JSON.
+ * Throws ValidationError whose issues name the file's field (`intakeConfig: sources.0.stream`), so gpuq refuses to start.
+ */
+export function loadIntakeConfig(file: string): IntakeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ValidationError([{ path: 'intakeConfig', message: `cannot read ${file}: ${err instanceof Error ? err.message : String(err)}` }]);
+  }
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError([{ path: 'intakeConfig', message: `${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${err instanceof Error ? err.message : String(err)}` }]);
+  }
+  const r = parseIntakeConfig(value ?? {});
+  if (!r.ok) throw new ValidationError(r.issues.map((i) => ({ path: `intakeConfig: ${i.path}`, message: `${i.message} (in ${file})` })));
+  return r.config;
 }
 
 /** The SLO report's objectives, from the server options. */

@@ -15,7 +15,9 @@ import { LeaderElection } from './control-plane/leader-election.js';
 import { Metrics } from './control-plane/metrics.js';
 import { SchedulerLoop } from './control-plane/scheduler-loop.js';
 import { FeedWatch } from './control-plane/feed-follow.js';
+import { createPipelines } from './control-plane/pipelines/pipelines.js';
 import { createPools } from './control-plane/pools/pools.js';
+import { IntakeService } from './control-plane/intake/intake-service.js';
 import { buildServer } from './control-plane/server.js';
 import { openStore } from './store/open-store.js';
 import { VERSION } from './version.js';
@@ -55,6 +57,10 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
   });
 
   const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: config.poolGpuLimit ?? null, memoryPressurePct: config.memoryPressurePct });
+  // Broker intake (ADR 0017): sources and sinks run only on the leader, like the pool controller.
+  const intake = new IntakeService(config.intake, store, controlPlane, clock, metrics, log.child({ component: 'intake' }));
+  await intake.init();
+  const pipelines = createPipelines({ store, controlPlane, clock, metrics, log, pipelinesDir: config.pipelinesDir });
   // Pool replica hosts started by the local agent reach the API here, once it listens.
   let apiUrl = '';
 
@@ -64,7 +70,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
 
   const feed = new FeedWatch(store);
   const replicaId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, pools: pools.service, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, replicaAliveMs: config.leaderRenewSeconds * 3000, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), feed, slo: sloThresholds(config), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
+  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, pools: pools.service, pipelines: pipelines.service, intake, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, replicaAliveMs: config.leaderRenewSeconds * 3000, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), feed, slo: sloThresholds(config), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
@@ -84,10 +90,14 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
         scheduler.start();
         housekeeping.start();
         pools.controller.start();
+        pipelines.controller.start();
+        intake.start();
       },
       async deposed() {
         housekeeping.stop();
+        await intake.stop();
         await pools.controller.stop();
+        await pipelines.controller.stop();
         await scheduler.stop();
         controlPlane.setLeader(null);
       },
@@ -107,6 +117,9 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     pools.service.onStoreEvent(e);
     // A job's end may be a pool replica's: its tasks are redelivered and a replacement started.
     if (e.type === 'work') pools.controller.wake();
+    // A job's end may be a pipeline run's last.
+    if (e.type === 'work') pipelines.controller.wake();
+    if (e.type === 'feed') intake.onFeed();
     if (e.type === 'work' || e.type === 'resync') scheduler.wake();
     if (e.type === 'maintenance' || e.type === 'resync') void controlPlane.refreshMaintenanceMode().catch((err: unknown) => log.warn({ err }, 'rereading the maintenance mode failed'));
   });
@@ -120,6 +133,8 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
         events.unsubscribe();
         pools.service.close();
         local?.detach();
+        // Before the election lets go: no message is read, nor acked, after this.
+        await intake.close();
         await election.stop();
         await app.close();
         feed.close();

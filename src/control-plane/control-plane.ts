@@ -145,17 +145,32 @@ export class ControlPlane implements ControlPlaneLink {
       }
     }
     if (issues.length > 0) throw new ValidationError(issues);
-    const nodes = await this.capacity();
-    for (let i = 0; i < specs.length; i++) {
-      const s = specs[i]!;
-      if (s.gpus === 0 && s.cpus === 0 && s.memoryMb === 0 && Object.keys(s.nodeSelector).length === 0) continue;
-      const why = unschedulableReason(s, nodes);
-      if (why !== null) throw new UnschedulableError(batch ? `jobs.${i}: ${why}` : why, i);
-    }
+    return this.submitParsed(specs, owner, batch ? (i) => `jobs.${i}: ` : () => '');
+  }
+
+  /**
+   * Submits specs already parsed (and completed by gpuq, which may set GPUQ_* variables users cannot): refused
+   * in drain, or when one could never be placed (its message prefixed by `where(i)`).
+   */
+  async submitParsed(specs: JobSpec[], owner: JobOwner | null, where: (i: number) => string = () => ''): Promise<SubmitOutcome[]> {
+    if (this.maintenance === 'drain') throw new DrainingError();
+    await this.checkPlaceable(specs, where);
     const out = await this.store.submitJobs(specs, this.clock.now(), owner);
     for (const o of out) if (o.created) this.metrics.submitted.inc({ queue: o.job.queue });
     this.onWork();
     return out;
+  }
+
+  /** Throws UnschedulableError for the first spec no node could ever run (`where(i)` prefixes its message). */
+  async checkPlaceable(specs: readonly JobSpec[], where: (i: number) => string = () => ''): Promise<void> {
+    let nodes: Awaited<ReturnType<ControlPlane['capacity']>> | undefined;
+    for (let i = 0; i < specs.length; i++) {
+      const s = specs[i]!;
+      if (s.gpus === 0 && s.cpus === 0 && s.memoryMb === 0 && Object.keys(s.nodeSelector).length === 0) continue;
+      nodes ??= await this.capacity();
+      const why = unschedulableReason(s, nodes);
+      if (why !== null) throw new UnschedulableError(`${where(i)}${why}`, i);
+    }
   }
 
   async getJob(id: number): Promise<Job> {

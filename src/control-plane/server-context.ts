@@ -7,7 +7,9 @@ import type { ControlPlane } from './control-plane.js';
 import type { FeedWatch } from './feed-follow.js';
 import type { Metrics } from './metrics.js';
 import type { SchedulerLoop } from './scheduler-loop.js';
+import type { PipelineService } from './pipelines/pipeline-service.js';
 import type { PoolService } from './pools/pool-service.js';
+import type { IntakeService } from './intake/intake-service.js';
 
 /** What routes may use. */
 export interface ServerContext {
@@ -16,6 +18,10 @@ export interface ServerContext {
   controlPlane: ControlPlane;
   /** Warm worker pools' use cases (ADR 0016). */
   pools: PoolService;
+  /** Pipelines' use cases (ADR 0018). */
+  pipelines: PipelineService;
+  /** Broker intake and result sinks (ADR 0017); absent in servers built without one (tests). */
+  intake?: IntakeService;
   scheduler: SchedulerLoop;
   metrics: Metrics;
   clock: Clock;

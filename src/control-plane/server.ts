@@ -8,10 +8,12 @@ import { controlRoutes } from './routes/control.js';
 import { dlqRoutes } from './routes/dlq.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { intakeRoutes } from './routes/intake.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { poolReplicaRoutes } from './routes/pool-replicas.js';
+import { pipelineRoutes } from './routes/pipelines.js';
 import { poolRoutes } from './routes/pools.js';
 import { openApiRoutes } from './routes/openapi.js';
 import { reportRoutes } from './routes/report.js';
@@ -37,6 +39,6 @@ export function buildServer(ctx: ServerContext, log: Logger, bodyLimitBytes: num
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json` } });
   });
   installAuth(app, { mode: ctx.auth, store: ctx.store, audit: ctx.audit, now: () => ctx.clock.now() });
-  for (const routes of [jobRoutes, poolRoutes, poolReplicaRoutes, eventRoutes, logRoutes, resultRoutes, dlqRoutes, nodeRoutes, controlRoutes, statusRoutes, reportRoutes, tokenRoutes, auditRoutes, agentRoutes, healthRoutes, whoamiRoutes, uiRoutes, openApiRoutes]) routes(app, ctx);
+  for (const routes of [jobRoutes, poolRoutes, poolReplicaRoutes, pipelineRoutes, eventRoutes, logRoutes, resultRoutes, dlqRoutes, nodeRoutes, controlRoutes, intakeRoutes, statusRoutes, reportRoutes, tokenRoutes, auditRoutes, agentRoutes, healthRoutes, whoamiRoutes, uiRoutes, openApiRoutes]) routes(app, ctx);
   return app;
 }

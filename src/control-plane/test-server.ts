@@ -18,6 +18,7 @@ import { Metrics } from './metrics.js';
 import { SchedulerLoop } from './scheduler-loop.js';
 import { FeedWatch } from './feed-follow.js';
 import { buildServer } from './server.js';
+import { createPipelines } from './pipelines/pipelines.js';
 import { createPools } from './pools/pools.js';
 
 export const TEST_LEASE_MS = 30_000;
@@ -47,7 +48,8 @@ export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dat
   const audit = new AuditLog(store, clock, log);
   const feed = new FeedWatch(store);
   const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: null, memoryPressurePct: 0 });
-  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, pools: pools.service, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', replicaAliveMs: 6000, auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
+  const pipelines = createPipelines({ store, controlPlane, clock, metrics, log, pipelinesDir: join(dir, 'pipelines') });
+  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, pools: pools.service, pipelines: pipelines.service, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', replicaAliveMs: 6000, auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
   await app.ready();
   return {
     dir,

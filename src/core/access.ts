@@ -5,10 +5,12 @@
  *
  * The human roles are nested, each holding every action of the one before:
  *   viewer ⊂ submitter ⊂ operator ⊂ admin
- *   viewer     reads: jobs, logs, the DLQ, nodes, pools and their tasks, the maintenance mode, health and metrics
- *   submitter  + submits jobs and pool tasks, and cancels the jobs it owns
+ *   viewer     reads: jobs, logs, the DLQ, nodes, pools and their tasks, broker intake, pipelines and their runs, the
+ *              maintenance mode, health and metrics
+ *   submitter  + submits jobs, pool tasks and pipeline runs, and cancels the jobs it owns
  *   operator   + cancels any job or a whole queue, DLQ replay and purge, node and
- *                maintenance control, pools (create, update, stop, evict, delete), reads the audit log
+ *                maintenance control, pools (create, update, stop, evict, delete), broker intake pause and resume, pipelines (create, delete),
+ *                reads the audit log
  *   admin      + manages API tokens
  * `agent` stands apart: it holds only the agent actions (the endpoints remote
  * agents will call in cluster mode), and no human action, so a token copied off
@@ -37,6 +39,11 @@ export const ACTIONS = [
   'pools.read',
   'pools.submit',
   'pools.manage',
+  'intake.read',
+  'intake.manage',
+  'pipelines.read',
+  'pipelines.run',
+  'pipelines.manage',
   'agent.register',
   'agent.heartbeat',
   'agent.report',
@@ -44,9 +51,9 @@ export const ACTIONS = [
 export type Action = (typeof ACTIONS)[number];
 
 /** What each nested role adds to the one below it. */
-const VIEWER: readonly Action[] = ['jobs.read', 'dlq.read', 'nodes.read', 'control.read', 'system.read', 'pools.read'];
-const SUBMITTER: readonly Action[] = [...VIEWER, 'jobs.submit', 'jobs.cancel.own', 'pools.submit'];
-const OPERATOR: readonly Action[] = [...SUBMITTER, 'jobs.cancel.any', 'queue.cancel', 'dlq.replay', 'dlq.purge', 'nodes.manage', 'control.maintenance', 'audit.read', 'pools.manage'];
+const VIEWER: readonly Action[] = ['jobs.read', 'dlq.read', 'nodes.read', 'control.read', 'system.read', 'pools.read', 'intake.read', 'pipelines.read'];
+const SUBMITTER: readonly Action[] = [...VIEWER, 'jobs.submit', 'jobs.cancel.own', 'pools.submit', 'pipelines.run'];
+const OPERATOR: readonly Action[] = [...SUBMITTER, 'jobs.cancel.any', 'queue.cancel', 'dlq.replay', 'dlq.purge', 'nodes.manage', 'control.maintenance', 'audit.read', 'pools.manage', 'intake.manage', 'pipelines.manage'];
 const ADMIN: readonly Action[] = [...OPERATOR, 'tokens.manage'];
 const AGENT: readonly Action[] = ['agent.register', 'agent.heartbeat', 'agent.report'];
 
@@ -140,7 +147,8 @@ export function shouldTouchToken(lastUsedAt: number | null, now: number): boolea
  * Operator actions, each written to the audit log with its outcome. Names
  * follow the access actions they exercise; token management (tokens.manage)
  * is split in its two writes, node management (nodes.manage) in its three and
- * pool management (pools.manage) in its eight,
+ * pool management (pools.manage) in its eight, intake management (intake.manage) in pause and resume,
+ * pipeline management (pipelines.manage) in create and delete,
  * so the log reads as what happened.
  */
 export const AUDIT_ACTIONS = [
@@ -162,6 +170,10 @@ export const AUDIT_ACTIONS = [
   'pools.stop-all',
   'pools.delete',
   'pools.replay',
+  'intake.pause',
+  'intake.resume',
+  'pipelines.create',
+  'pipelines.delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

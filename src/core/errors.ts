@@ -19,6 +19,9 @@ export type ErrorCode =
   | 'NODE_UNREACHABLE'
   | 'POOL_NOT_FOUND'
   | 'POOL_EXISTS'
+  | 'PIPELINE_NOT_FOUND'
+  | 'PIPELINE_EXISTS'
+  | 'PIPELINE_RUN_NOT_FOUND'
   | 'POOL_STOPPED'
   | 'TASK_NOT_FOUND'
   | 'REPLICA_GONE'
@@ -172,6 +175,33 @@ export class PoolExistsError extends GpuqError {
   constructor(pool: string) {
     super('POOL_EXISTS', `a pool named "${pool}" exists already: change it with \`gpuq pool update\`, or delete it first`);
     this.pool = pool;
+  }
+}
+
+/** No pipeline has this name (never created, or deleted). */
+export class PipelineNotFoundError extends GpuqError {
+  readonly pipeline: string;
+  constructor(pipeline: string) {
+    super('PIPELINE_NOT_FOUND', `pipeline "${pipeline}" not found: \`gpuq pipeline ls\` lists the pipelines`);
+    this.pipeline = pipeline;
+  }
+}
+
+/** A pipeline of this name exists already. Nothing changed. */
+export class PipelineExistsError extends GpuqError {
+  readonly pipeline: string;
+  constructor(pipeline: string) {
+    super('PIPELINE_EXISTS', `a pipeline named "${pipeline}" exists already: delete it first to define it anew (its runs are kept)`);
+    this.pipeline = pipeline;
+  }
+}
+
+/** No pipeline run has this ID. */
+export class PipelineRunNotFoundError extends GpuqError {
+  readonly runId: number;
+  constructor(runId: number) {
+    super('PIPELINE_RUN_NOT_FOUND', `pipeline run ${runId} not found: \`gpuq pipeline runs\` lists the runs`);
+    this.runId = runId;
   }
 }
 

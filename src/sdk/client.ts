@@ -8,10 +8,11 @@ import type { GpuUsage } from '../core/gpu-usage.js';
 import type { WhoAmI } from '../core/whoami.js';
 import type { FeedEvent, FeedEventType } from '../core/feed-events.js';
 import { parseSse } from './sse.js';
-import { PoolsApi } from './pools-client.js';
+import { PipelinesApi } from './pipelines-client.js';
 import type { Attempt, AttemptState, Job, JobEvent, JobState, MaintenanceMode, NodeInfo, DeviceTelemetry, Device } from '../core/types.js';
 
 export type { WhoAmI, FeedEvent, FeedEventType, JobSort, SloReport };
+export type { Pipeline, PipelineRun, PipelineRunDetail, PipelineSpecInput, RunInputSpec } from './pipelines-client.js';
 export type { ListTasksOptions, Pool, PoolPatch, PoolSpecInput, PoolTask, PoolView, SubmitTaskOptions, TaskAck, TaskInput, WaitOptions } from './pools-client.js';
 
 /** Which events to read (GET /v1/events): every condition given must hold. */
@@ -132,8 +133,11 @@ export interface ClientOptions {
   token?: string;
 }
 
-/** A typed client for the gpuq HTTP API (what the CLI uses). The pool calls (`createPool`, `submitTask`, …) come from `PoolsApi`. */
-export class GpuqClient extends PoolsApi {
+/**
+ * A typed client for the gpuq HTTP API (what the CLI uses). The pool calls (`createPool`, `submitTask`, …) come from
+ * `PoolsApi`, the pipeline calls (`createPipeline`, `runPipeline`, …) from `PipelinesApi`.
+ */
+export class GpuqClient extends PipelinesApi {
   private readonly token: string | undefined;
 
   constructor(

@@ -4,12 +4,14 @@ import { dependencyContract } from './contract/dependency-contract.js';
 import { eventsContract } from './contract/events-contract.js';
 import { feedContract } from './contract/feed-contract.js';
 import { gpuUsageContract } from './contract/gpu-usage-contract.js';
+import { intakeContract } from './contract/intake-contract.js';
 import { jobContract } from './contract/job-contract.js';
 import { jobListingContract } from './contract/job-listing-contract.js';
 import { leadershipContract } from './contract/leadership-contract.js';
 import { nodeAdminContract } from './contract/node-admin-contract.js';
 import { nodeContract } from './contract/node-contract.js';
 import { outputContract } from './contract/output-contract.js';
+import { pipelineContract } from './contract/pipeline-contract.js';
 import { poolContract } from './contract/pool-contract.js';
 import { poolTaskContract } from './contract/pool-task-contract.js';
 import { replicaContract } from './contract/replica-contract.js';
@@ -71,5 +73,7 @@ export function describeStoreContract(name: StoreName, open: () => Promise<Opene
     replicaContract(ctx);
     poolContract(ctx);
     poolTaskContract(ctx);
+    pipelineContract(ctx);
+    intakeContract(ctx);
   });
 }

@@ -14,7 +14,9 @@ import type { StoreEvents } from './store-events.js';
 import type { Page, PageRequest } from './page.js';
 import type { ReportStore } from './report-store.js';
 import type { JobSort } from '../core/job-sort.js';
+import type { PipelineStore } from './pipeline-store.js';
 import type { PoolStore } from './pool-store.js';
+import type { IntakeStore } from './intake-store.js';
 
 export type { Page, PageRequest };
 
@@ -24,7 +26,7 @@ export type { Page, PageRequest };
  * (to the level the store was opened with). Decisions (retry or fail, where a
  * job goes) are made in core/ and passed in; the store only applies them.
  */
-export interface Store extends AccessStore, FeedStore, GpuUsageStore, LeadershipStore, StoreEvents, ReportStore, PoolStore {
+export interface Store extends AccessStore, FeedStore, GpuUsageStore, LeadershipStore, StoreEvents, ReportStore, PoolStore, IntakeStore, PipelineStore {
   /** Runs pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;

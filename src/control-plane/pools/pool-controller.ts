@@ -7,6 +7,7 @@ import { planPools } from '../../core/pool-scaling.js';
 import type { Pool, PoolReplica, ReplicaEndReason } from '../../core/pool-spec.js';
 import type { Fence } from '../../store/leadership.js';
 import type { Store } from '../../store/store.js';
+import { SerialLoop } from '../serial-loop.js';
 import type { PoolMetrics } from './pool-metrics.js';
 
 /** Ended replicas are read back this far, for the restart backoff and to count each end once. */
@@ -32,13 +33,10 @@ export interface PoolControllerOptions {
  * the store at its first pass, since nothing here outlives a pass but the ends it has counted.
  */
 export class PoolController {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
+  private readonly loop: SerialLoop;
   private readonly random: () => number;
   /** Ended replicas already counted in the metrics (within ENDED_WINDOW_MS). */
   private readonly counted = new Map<number, number>();
-  private lastPassAt = 0;
   /** Replicas found over their pool's GPU memory limit (acted on once each). */
   private readonly overLimit = new Set<number>();
   /** Whether a pass of this term has read the replicas yet. */
@@ -57,44 +55,28 @@ export class PoolController {
     private readonly options: PoolControllerOptions,
   ) {
     this.random = options.random ?? Math.random;
+    this.loop = new SerialLoop(() => this.pass(), {
+      periodMs: options.periodMs,
+      minSpacingMs: MIN_SPACING_MS,
+      onError: (err) => {
+        if (!(err instanceof NotLeaderError)) this.log.warn({ err }, 'pool controller pass failed; the next one retries');
+      },
+    });
   }
 
   start(): void {
-    if (this.timer) return;
+    if (this.loop.started) return;
     this.seenFirstPass = false;
-    this.timer = setInterval(() => this.wake(), this.options.periodMs);
-    this.timer.unref();
-    this.wake();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.again = false;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Runs a pass soon: once the current one ends, if one runs, and at most one every MIN_SPACING_MS. */
   wake(): void {
-    if (!this.timer) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        const wait = this.lastPassAt + MIN_SPACING_MS - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        try {
-          await this.pass();
-        } catch (err) {
-          if (!(err instanceof NotLeaderError)) this.log.warn({ err }, 'pool controller pass failed; the next one retries');
-        }
-        this.lastPassAt = Date.now();
-      } while (this.again && this.timer);
-      this.running = null;
-    })();
+    this.loop.wake();
   }
 
   async pass(): Promise<void> {

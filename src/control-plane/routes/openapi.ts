@@ -53,6 +53,17 @@ const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/pools/{name}/replicas/{job}/ready': { post: { summary: 'A replica host: its worker said ready ({"attemptId"}). Authenticated by the attempt\'s pool credential (GPUQ_POOL_CREDENTIAL), not an API token; 410 REPLICA_GONE when the attempt is no longer the replica\'s live one.' } },
   '/v1/pools/{name}/replicas/{job}/exchange': { post: { summary: 'A replica host\'s round trip ({"attemptId", "results": [{taskId, attempt, result} | {taskId, attempt, error, retryable}], "held": [taskId], "want", "waitMs"}): records the results (each accepted once, for the task\'s current delivery), then answers {tasks: [{id, attempt, payload}], stop}: first the tasks running under this attempt that are not in held (claimed by an exchange whose answer was lost), at the same attempt, then new ones, up to want in all, waiting up to waitMs for a task. held: the tasks the host holds (in its worker, or answered with the result not in this request), at most 1024. ADR 0016, docs/pool-protocol.md.' } },
   '/v1/pools/{name}/replicas/{job}/end': { post: { summary: 'A replica host says why it is about to exit ({"attemptId", "reason", "detail"}): oom, task-timeout, start-timeout, protocol-error, crashed, stopped.' } },
+  '/v1/pipelines': {
+    post: { summary: 'Create a pipeline (ADR 0018): {"name", "description"?, "steps": [{"name", "job": JobSpec without dependsOn/idempotencyKey, "fanOut"?}], "onFailure"?: JobSpec, "outputDir": "/abs"}. 400 naming the field; 409 PIPELINE_EXISTS; 422 when a step could never be placed. Audited.', ok: 201 },
+    get: { summary: 'Every pipeline definition.' },
+  },
+  '/v1/pipelines/{name}': {
+    get: { summary: 'One pipeline and its 20 latest runs.' },
+    delete: { summary: 'Delete a pipeline definition; its runs (and their jobs) are kept. Audited.' },
+  },
+  '/v1/pipelines/{name}/runs': { post: { summary: 'Start a run: {"inputs": [{"path": "/abs/file"} (read by the server) | {"name", "data": base64}]}. The run and all its jobs are stored at once (jobs linked by dependsOn, owned by the caller); answers the run with its jobs. 503 in maintenance drain.', ok: 201 } },
+  '/v1/pipeline-runs': { get: { summary: 'Pipeline runs, newest first: pipeline=NAME, before=ID (paging; nextBefore in the answer), limit (≤ 1000).', query: ['pipeline', 'before', 'limit'] } },
+  '/v1/pipeline-runs/{id}': { get: { summary: 'One run: state (running|succeeded|failed|cancelled), reason, inputs, run directory, each job (step, lane, job id, state), the published outputs, the on-failure job.' } },
   '/v1/nodes': { get: { summary: 'Nodes with their admin state (active|cordoned|draining), live attempts and drained flag, their devices (simulated ones marked), latest telemetry and the attempt holding each device.' } },
   '/v1/nodes/{node}': { get: { summary: 'One node with its admin state (active|cordoned|draining), its live attempts and, when draining, whether it is drained.' } },
   '/v1/nodes/{node}/cordon': { post: { summary: 'Cordon a node: no new attempts go there; running ones go on. Survives agent restarts. Answers {node}. Audited.' } },
@@ -63,6 +74,9 @@ const ROUTES: Record<string, Record<string, Op>> = {
     get: { summary: 'The maintenance mode.' },
     post: { summary: 'Set the maintenance mode: {"mode": "drain"} refuses new jobs (503) and starts nothing new; {"mode": "normal"} resumes. Survives restarts.' },
   },
+  '/v1/intake': { get: { summary: 'Broker intake (ADR 0017): the pause state ({all, sources}), whether drain stops it, whether this server leads, each source (Redis Streams or NATS JetStream: state consuming|paused|standby|error, received, acked, deadLettered, pending, lag, lastError) and each result sink (published, cursor).' } },
+  '/v1/intake/pause': { post: { summary: 'Pause intake: {"sources": [names]} or {"all": true} (the emergency stop: every source stops within a second). Durable (survives restarts) and audited; resume continues where it stopped. Answers {paused}.' } },
+  '/v1/intake/resume': { post: { summary: 'Resume intake: {"sources": [names]} or {"all": true} (clears the emergency stop and every source\'s own pause). Audited. Answers {paused}.' } },
   '/v1/tokens': {
     post: { summary: 'Create an API token: {"name", "role"}. The answer holds the token itself, shown this once; only its SHA-256 is stored. Audited.', body: 'NewToken', ok: 201 },
     get: { summary: 'API tokens (never their hashes); all=true includes revoked ones.', query: ['all'] },

@@ -13,8 +13,10 @@ import { runMigrations } from './migrate.js';
 import * as nodes from './node-queries.js';
 import * as outputs from './output-queries.js';
 import * as gpuUsage from './gpu-usage-queries.js';
+import * as intake from './intake-queries.js';
 import { PgNotifications } from './notifications.js';
 import * as placement from './placement-queries.js';
+import * as pipelines from './pipeline-queries.js';
 import * as pools from './pool-queries.js';
 import * as poolTasks from './pool-task-queries.js';
 import * as report from './report-queries.js';
@@ -149,6 +151,16 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     jobStats: () => db.read((sql) => jobs.jobStats(sql)),
     jobReport: (query) => db.read((sql) => report.jobReport(sql, query)),
 
+    createPipeline: (spec, now, audit) => audited((sql) => pipelines.createPipeline(sql, spec, now), audit),
+    deletePipeline: (name, audit) => audited((sql) => pipelines.deletePipeline(sql, name), audit),
+    getPipeline: (name) => pipelines.getPipeline(db, name),
+    listPipelines: () => pipelines.listPipelines(db),
+    createPipelineRun: (run, plan, now, owner) => db.write((sql) => pipelines.createPipelineRun(sql, run, plan, now, owner)),
+    getPipelineRun: (id) => db.read((sql) => pipelines.getPipelineRun(sql, id)),
+    listPipelineRuns: (filter) => pipelines.listPipelineRuns(db, filter),
+    runningPipelineRuns: () => db.read((sql) => pipelines.runningPipelineRuns(sql)),
+    choosePipelineOutputs: (id, outputs) => pipelines.choosePipelineOutputs(db, id, outputs),
+    endPipelineRun: (id, end, now) => pipelines.endPipelineRun(db, id, end, now),
     createPool: (spec, now, audit) => audited((sql) => pools.createPool(sql, spec, now), audit),
     updatePool: (name, spec, now, audit) => audited((sql) => pools.updatePool(sql, name, spec, now), audit),
     setPoolState: (names, state, now, audit) => audited((sql) => pools.setPoolState(sql, names, state, now), audit),
@@ -173,6 +185,11 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     lastColdStart: (pool) => poolTasks.lastColdStart(db, pool),
     purgeFinishedTasks: (before, limit, fence) =>
       fence ? db.write(fenced(fence, (sql) => poolTasks.purgeFinishedTasks(sql, before, limit))) : poolTasks.purgeFinishedTasks(db, before, limit),
+
+    getIntakePauses: () => intake.getIntakePauses(db),
+    setIntakePaused: (target, paused, now, audit) => audited((sql) => intake.setIntakePaused(sql, target, paused, now), audit),
+    getSinkCursors: () => intake.getSinkCursors(db),
+    advanceSinkCursor: (sink, feedId, now) => intake.advanceSinkCursor(db, sink, feedId, now),
 
     createToken: (token, audit) => db.write((sql) => access.createToken(sql, token, audit)),
     findTokenByHash: (hash) => access.findTokenByHash(db, hash),

@@ -19,8 +19,10 @@ import { prepareJobQueries } from './job-queries.js';
 import { prepareLeaderQueries } from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import { prepareNodeQueries } from './node-queries.js';
+import { preparePipelineQueries } from './pipeline-queries.js';
 import { preparePoolQueries } from './pool-queries.js';
 import { preparePoolTaskQueries } from './pool-task-queries.js';
+import { prepareIntakeQueries } from './intake-queries.js';
 import { prepareReportQueries } from './report-queries.js';
 
 /**
@@ -111,7 +113,9 @@ function createSqliteStore(db: Database.Database): Store {
   const report = prepareReportQueries(db);
   const feed = prepareFeedQueries(db);
   const pools = preparePoolQueries(db, jobs);
+  const pipelines = preparePipelineQueries(db, jobs);
   const poolTasks = preparePoolTaskQueries(db);
+  const intake = prepareIntakeQueries(db);
   const ping = db.prepare('SELECT 1');
 
   const queue = new GroupCommitQueue(db, mapError);
@@ -250,6 +254,16 @@ function createSqliteStore(db: Database.Database): Store {
     jobStats: read(jobs.jobStats),
     jobReport: read(report.jobReport),
 
+    createPipeline: audited(pipelines.createPipeline, 2),
+    deletePipeline: audited(pipelines.deletePipeline, 1),
+    getPipeline: read(pipelines.getPipeline),
+    listPipelines: read(pipelines.listPipelines),
+    createPipelineRun: write(pipelines.createPipelineRun),
+    getPipelineRun: read(pipelines.getPipelineRun),
+    listPipelineRuns: read(pipelines.listPipelineRuns),
+    runningPipelineRuns: read(pipelines.runningPipelineRuns),
+    choosePipelineOutputs: write(pipelines.choosePipelineOutputs),
+    endPipelineRun: write(pipelines.endPipelineRun),
     createPool: audited(pools.createPool, 2),
     updatePool: audited(pools.updatePool, 3),
     setPoolState: audited(pools.setPoolState, 3),
@@ -273,6 +287,11 @@ function createSqliteStore(db: Database.Database): Store {
     poolBacklogs: read(poolTasks.poolBacklogs),
     lastColdStart: read(poolTasks.lastColdStart),
     purgeFinishedTasks: (before, limit, fence) => fenced(poolTasks.purgeFinishedTasks)(before, limit, fence),
+
+    getIntakePauses: read(intake.getIntakePauses),
+    setIntakePaused: audited(intake.setIntakePaused, 3),
+    getSinkCursors: read(intake.getSinkCursors),
+    advanceSinkCursor: write(intake.advanceSinkCursor),
 
     createToken: write(access.createToken),
     findTokenByHash: read(access.findTokenByHash),

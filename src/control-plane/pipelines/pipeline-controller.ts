@@ -1,0 +1,82 @@
+import type { Logger } from 'pino';
+import type client from 'prom-client';
+import type { Clock } from '../../core/clock.js';
+import { lanesOf, onFailureJob, runLayout, runOutcome, type PipelineRunDetail } from '../../core/pipeline-run.js';
+import type { Store } from '../../store/store.js';
+import type { ControlPlane } from '../control-plane.js';
+import { SerialLoop } from '../serial-loop.js';
+import { chooseOutputs, finalFiles, publish } from './run-files.js';
+
+/** Passes are this far apart at least: wakes come with every job end. */
+const MIN_SPACING_MS = 50;
+
+/**
+ * The leader's pipeline loop (ADR 0018): follows every running run to its end. A run whose jobs all succeeded
+ * has its last step's files published to the pipeline's output directory (names chosen and stored first, then
+ * each file copied beside its final name and renamed into place), then ends `succeeded`; a run with a job failed
+ * for good or cancelled ends `failed` or `cancelled` once none of its jobs runs any more, after its on-failure
+ * job (if the pipeline has one) was submitted. Every step is idempotent, so a new leader takes over where the
+ * last one stopped: chosen names are kept, files in place are not copied again, the on-failure job has an
+ * idempotency key. Passes never overlap; a wake during a pass runs one more.
+ */
+export class PipelineController {
+  private readonly loop: SerialLoop;
+
+  constructor(
+    private readonly store: Store,
+    private readonly controlPlane: Pick<ControlPlane, 'submitParsed'>,
+    private readonly clock: Clock,
+    private readonly runsEnded: client.Counter<'pipeline' | 'outcome'>,
+    private readonly log: Logger,
+    periodMs: number,
+  ) {
+    this.loop = new SerialLoop(() => this.pass(), { periodMs, minSpacingMs: MIN_SPACING_MS, onError: (err) => this.log.warn({ err }, 'pipeline controller pass failed; the next one retries') });
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  /** A pass soon (a job ended). */
+  wake(): void {
+    this.loop.wake();
+  }
+
+  async pass(): Promise<void> {
+    for (const run of await this.store.runningPipelineRuns()) {
+      try {
+        await this.follow(run);
+      } catch (err) {
+        this.log.warn({ err, run: run.id, pipeline: run.pipeline }, 'could not end pipeline run; the next pass retries');
+      }
+    }
+  }
+
+  private async follow(run: PipelineRunDetail): Promise<void> {
+    const outcome = runOutcome(run.spec, run.jobs);
+    if (outcome.state === 'running') return;
+    const layout = runLayout(run.runDir);
+    let onFailureJobId: number | null = null;
+    if (outcome.state === 'succeeded') {
+      const last = run.spec.steps.length - 1;
+      const dirs = Array.from({ length: lanesOf(run.spec, last, run.inputs.length) }, (_, lane) => layout.stepDir(run.spec.steps[last]!.name, lane));
+      const outputs = run.outputs ?? (await this.store.choosePipelineOutputs(run.id, await chooseOutputs(await finalFiles(dirs), run.spec.outputDir, run.id)));
+      await publish(outputs, run.spec.outputDir, run.id);
+    } else {
+      const job = onFailureJob(run.spec, run.id, layout, outcome.reason ?? outcome.state);
+      if (job) {
+        // Submitted by gpuq, not by a token: owned by nobody, like pool replicas.
+        const [submitted] = await this.controlPlane.submitParsed([job], null);
+        onFailureJobId = submitted!.job.id;
+      }
+    }
+    if (await this.store.endPipelineRun(run.id, { state: outcome.state, reason: outcome.reason, onFailureJobId }, this.clock.now())) {
+      this.runsEnded.inc({ pipeline: run.pipeline, outcome: outcome.state });
+      this.log.info({ run: run.id, pipeline: run.pipeline, state: outcome.state, reason: outcome.reason }, 'pipeline run ended');
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { JobOwner } from '../../core/access.js';
+import type { Clock } from '../../core/clock.js';
+import { DrainingError, GpuqError, PipelineNotFoundError, PipelineRunNotFoundError, ValidationError } from '../../core/errors.js';
+import { planRunJobs, runInputProblem, runLayout, type PipelineRun, type PipelineRunDetail } from '../../core/pipeline-run.js';
+import { parsePipelineSpec, PIPELINE_LIMITS, type Pipeline } from '../../core/pipeline-spec.js';
+import type { MaintenanceMode } from '../../core/types.js';
+import type { AuditOf } from '../../store/access-store.js';
+import type { Store } from '../../store/store.js';
+import type { ControlPlane } from '../control-plane.js';
+import { parseRequest } from '../request-schemas.js';
+import { checkInputs, newRunDir, prepareRunDir, type RunInput } from './run-files.js';
+
+const runBody = z.strictObject({
+  inputs: z
+    .array(
+      z.union([z.strictObject({ path: z.string().min(1).max(4096) }), z.strictObject({ name: z.string().min(1).max(255), data: z.base64('must be base64') })], {
+        message: 'each input is {"path": "/abs/file"} (read by the server) or {"name": "file", "data": "<base64>"}',
+      }),
+    )
+    .max(PIPELINE_LIMITS.maxInputs, `at most ${PIPELINE_LIMITS.maxInputs} inputs per run`)
+    .default([]),
+});
+
+export interface PipelineServiceDeps {
+  store: Store;
+  controlPlane: Pick<ControlPlane, 'checkPlaceable' | 'onWork'>;
+  clock: Clock;
+  log: Logger;
+  maintenance: () => MaintenanceMode;
+  /** Where runs' directories go: <pipelinesDir>/<pipeline>/runs/<run>. In a cluster, a directory every node and server shares. */
+  pipelinesDir: string;
+}
+
+/**
+ * Pipelines' use cases (ADR 0018): definitions (create, delete, read) and runs (start, read). A run's jobs are
+ * ordinary jobs created with the run, in one store transaction; the leader's PipelineController follows them to
+ * the run's end.
+ */
+export class PipelineService {
+  constructor(private readonly deps: PipelineServiceDeps) {}
+
+  async create(input: unknown, audit?: AuditOf<Pipeline>): Promise<Pipeline> {
+    const spec = parsePipelineSpec(input);
+    await this.deps.controlPlane.checkPlaceable([...spec.steps.map((s) => s.job), ...(spec.onFailure ? [spec.onFailure] : [])], (i) => (i < spec.steps.length ? `steps.${i}.job: ` : 'onFailure: '));
+    const pipeline = await this.deps.store.createPipeline(spec, this.deps.clock.now(), audit);
+    this.deps.log.info({ pipeline: pipeline.name, steps: spec.steps.length }, 'pipeline created');
+    return pipeline;
+  }
+
+  async delete(name: string, audit?: AuditOf<boolean>): Promise<void> {
+    if (!(await this.deps.store.deletePipeline(name, audit))) throw new PipelineNotFoundError(name);
+  }
+
+  async pipeline(name: string): Promise<Pipeline> {
+    const p = await this.deps.store.getPipeline(name);
+    if (!p) throw new PipelineNotFoundError(name);
+    return p;
+  }
+
+  list(): Promise<Pipeline[]> {
+    return this.deps.store.listPipelines();
+  }
+
+  /** Starts a run of the pipeline over `body.inputs`: its files laid out, then the run and all its jobs stored at once. */
+  async run(name: string, body: unknown, owner: JobOwner | null): Promise<PipelineRunDetail> {
+    const { inputs } = parseRequest(runBody, body ?? {});
+    return this.start(name, inputs, owner);
+  }
+
+  async start(name: string, inputs: RunInput[], owner: JobOwner | null): Promise<PipelineRunDetail> {
+    if (this.deps.maintenance() === 'drain') throw new DrainingError();
+    const { spec } = await this.pipeline(name);
+    const names = await checkInputs(inputs);
+    const problem = runInputProblem(spec, names);
+    if (problem !== null) throw new ValidationError([{ path: 'inputs', message: problem }]);
+    await this.deps.controlPlane.checkPlaceable(spec.steps.map((s) => s.job), (i) => `step ${spec.steps[i]!.name}: `);
+    const now = this.deps.clock.now();
+    const layout = runLayout(newRunDir(this.deps.pipelinesDir, name, now));
+    // The directories each job writes depend on the steps and lanes only: laid out before the run exists.
+    const outputDirs = planRunJobs(spec, 0, layout, names).map((p) => p.outputDir);
+    await prepareRunDir(layout, inputs, names, outputDirs);
+    const run = await this.deps.store.createPipelineRun(
+      { pipeline: name, runDir: layout.runDir, inputs: names },
+      (runId, stored) => {
+        // Deleted and defined anew since it was read: the directories laid out may not be the new steps'.
+        if (JSON.stringify(stored) !== JSON.stringify(spec)) throw new GpuqError('PIPELINE_NOT_FOUND', `pipeline "${name}" was redefined while the run was starting: start it again`);
+        return planRunJobs(stored, runId, layout, names);
+      },
+      now,
+      owner,
+    );
+    if (!run) throw new PipelineNotFoundError(name);
+    this.deps.controlPlane.onWork();
+    this.deps.log.info({ pipeline: name, run: run.id, jobs: run.jobs.length, inputs: names.length }, 'pipeline run started');
+    return run;
+  }
+
+  async getRun(id: number): Promise<PipelineRunDetail> {
+    const run = await this.deps.store.getPipelineRun(id);
+    if (!run) throw new PipelineRunNotFoundError(id);
+    return run;
+  }
+
+  listRuns(filter: { pipeline?: string; before?: number; limit: number }): Promise<PipelineRun[]> {
+    return this.deps.store.listPipelineRuns(filter);
+  }
+}

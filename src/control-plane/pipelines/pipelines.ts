@@ -1,0 +1,39 @@
+import client from 'prom-client';
+import type { Logger } from 'pino';
+import type { Clock } from '../../core/clock.js';
+import type { Store } from '../../store/store.js';
+import type { ControlPlane } from '../control-plane.js';
+import type { Metrics } from '../metrics.js';
+import { PipelineController } from './pipeline-controller.js';
+import { PipelineService } from './pipeline-service.js';
+
+/** How often the pipeline controller passes when no job end wakes it. */
+const CONTROLLER_PERIOD_MS = 1000;
+
+export interface Pipelines {
+  service: PipelineService;
+  /** The leader's loop: started when this server is elected, stopped when deposed. */
+  controller: PipelineController;
+}
+
+/** A server's pipelines (ADR 0018): the use cases every server serves, the leader's controller and their metrics. */
+export function createPipelines(deps: { store: Store; controlPlane: ControlPlane; clock: Clock; metrics: Metrics; log: Logger; pipelinesDir: string }): Pipelines {
+  const { store, controlPlane, clock, log } = deps;
+  const registers = [deps.metrics.registry];
+  const runsEnded = new client.Counter({ name: 'gpuq_pipeline_runs_ended_total', help: 'Pipeline runs that ended, by pipeline and outcome (succeeded, failed, cancelled), counted by the leader.', labelNames: ['pipeline', 'outcome'] as const, registers });
+  new client.Gauge({
+    name: 'gpuq_pipeline_runs_running',
+    help: 'Pipeline runs not ended yet, by pipeline (read from the store at each scrape).',
+    labelNames: ['pipeline'] as const,
+    registers,
+    async collect() {
+      const running = await store.runningPipelineRuns();
+      this.reset();
+      for (const p of await store.listPipelines()) this.set({ pipeline: p.name }, 0);
+      for (const r of running) this.inc({ pipeline: r.pipeline });
+    },
+  });
+  const service = new PipelineService({ store, controlPlane, clock, log: log.child({ component: 'pipelines' }), maintenance: () => controlPlane.maintenanceMode, pipelinesDir: deps.pipelinesDir });
+  const controller = new PipelineController(store, controlPlane, clock, runsEnded, log.child({ component: 'pipeline-controller' }), CONTROLLER_PERIOD_MS);
+  return { service, controller };
+}
