@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PipelineRunDetail } from '../src/sdk/client.js';
@@ -192,6 +192,16 @@ describe('pipelines', () => {
       const job = await client.get(done.jobs[0]!.jobId);
       expect(job.attempts[0]!.nodeId).toBe('pipe-a');
       expect(job.job.owner).toBe('root');
+
+      // A directory trigger, watched by the leader of the PostgreSQL cluster.
+      const inbox = path.join(dir, 'inbox');
+      mkdirSync(inbox);
+      await client.createTrigger({ name: 'cluster-in', pipeline: 'cluster', directory: inbox, complete: { mode: 'rename' }, pollMs: 50 });
+      writeFileSync(path.join(dir, 'w.txt'), 'w\n');
+      renameSync(path.join(dir, 'w.txt'), path.join(inbox, 'w.txt'));
+      await until('w.out', () => readdirSync(out).includes('w.out') || undefined, 60_000, 50);
+      expect(readFileSync(path.join(out, 'w.out'), 'utf8')).toMatch(/^> W\n> gpu [01]\n$/);
+      await until('w.txt in done/', () => (existsSync(path.join(inbox, 'done', 'w.txt')) ? true : undefined), 30_000, 50);
     } finally {
       await agent.stop();
     }

@@ -148,7 +148,7 @@ export function shouldTouchToken(lastUsedAt: number | null, now: number): boolea
  * follow the access actions they exercise; token management (tokens.manage)
  * is split in its two writes, node management (nodes.manage) in its three and
  * pool management (pools.manage) in its eight, intake management (intake.manage) in pause and resume,
- * pipeline management (pipelines.manage) in create and delete,
+ * pipeline management (pipelines.manage) in create and delete, and in its triggers' create, delete, pause, resume and retry,
  * so the log reads as what happened.
  */
 export const AUDIT_ACTIONS = [
@@ -174,6 +174,11 @@ export const AUDIT_ACTIONS = [
   'intake.resume',
   'pipelines.create',
   'pipelines.delete',
+  'triggers.create',
+  'triggers.delete',
+  'triggers.pause',
+  'triggers.resume',
+  'triggers.retry',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

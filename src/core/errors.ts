@@ -22,6 +22,9 @@ export type ErrorCode =
   | 'PIPELINE_NOT_FOUND'
   | 'PIPELINE_EXISTS'
   | 'PIPELINE_RUN_NOT_FOUND'
+  | 'TRIGGER_NOT_FOUND'
+  | 'TRIGGER_EXISTS'
+  | 'CLAIM_TAKEN'
   | 'POOL_STOPPED'
   | 'TASK_NOT_FOUND'
   | 'REPLICA_GONE'
@@ -202,6 +205,31 @@ export class PipelineRunNotFoundError extends GpuqError {
   constructor(runId: number) {
     super('PIPELINE_RUN_NOT_FOUND', `pipeline run ${runId} not found: \`gpuq pipeline runs\` lists the runs`);
     this.runId = runId;
+  }
+}
+
+/** No trigger has this name (never created, or deleted). */
+export class TriggerNotFoundError extends GpuqError {
+  readonly trigger: string;
+  constructor(trigger: string) {
+    super('TRIGGER_NOT_FOUND', `trigger "${trigger}" not found: \`gpuq trigger ls\` lists the triggers`);
+    this.trigger = trigger;
+  }
+}
+
+/** A trigger of this name exists already. Nothing changed. */
+export class TriggerExistsError extends GpuqError {
+  readonly trigger: string;
+  constructor(trigger: string) {
+    super('TRIGGER_EXISTS', `a trigger named "${trigger}" exists already: delete it first to define it anew`);
+    this.trigger = trigger;
+  }
+}
+
+/** A trigger's claimed file already has its run (another server started it). Nothing was stored. */
+export class ClaimTakenError extends GpuqError {
+  constructor(claim: number) {
+    super('CLAIM_TAKEN', `claim ${claim} already has its run`);
   }
 }
 

@@ -1,8 +1,9 @@
 import type { PipelineRun, PipelineRunDetail, PublishedFile, RunJobState, RunState } from '../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec, PipelineSpecInput, PipelineStep } from '../core/pipeline-spec.js';
+import type { Trigger, TriggerSpec, TriggerSpecInput } from '../core/trigger-spec.js';
 import { PoolsApi } from './pools-client.js';
 
-export type { Pipeline, PipelineRun, PipelineRunDetail, PipelineSpec, PipelineSpecInput, PipelineStep, PublishedFile, RunJobState, RunState };
+export type { Pipeline, PipelineRun, PipelineRunDetail, PipelineSpec, PipelineSpecInput, PipelineStep, PublishedFile, RunJobState, RunState, Trigger, TriggerSpec, TriggerSpecInput };
 
 /** A run's input: a file the server reads (absolute path), or the file's bytes, base64. */
 export type RunInputSpec = { path: string } | { name: string; data: string };
@@ -47,5 +48,28 @@ export abstract class PipelinesApi extends PoolsApi {
 
   async getPipelineRun(id: number): Promise<{ run: PipelineRunDetail }> {
     return this.request('GET', `/v1/pipeline-runs/${id}`);
+  }
+
+  /** A directory trigger: each complete file landing in its directory starts one run of its pipeline. */
+  async createTrigger(spec: TriggerSpecInput): Promise<{ trigger: Trigger }> {
+    return this.request('POST', '/v1/triggers', spec);
+  }
+
+  async listTriggers(): Promise<{ triggers: Trigger[] }> {
+    return this.request('GET', '/v1/triggers');
+  }
+
+  async deleteTrigger(name: string): Promise<{ deleted: true }> {
+    return this.request('DELETE', `/v1/triggers/${encodeURIComponent(name)}`);
+  }
+
+  /** Puts a file whose run failed (in the trigger's failed/) back into its directory: it runs again. */
+  async retryTriggerFile(name: string, file: string): Promise<{ file: string }> {
+    return this.request('POST', `/v1/triggers/${encodeURIComponent(name)}/retry`, { file });
+  }
+
+  /** Pauses (or resumes) the named triggers, or all of them with 'all'. */
+  async setTriggersPaused(names: string[] | 'all', paused: boolean): Promise<{ changed: string[]; triggers: Trigger[] }> {
+    return this.request('POST', `/v1/triggers/${paused ? 'pause' : 'resume'}`, names === 'all' ? { all: true } : { names });
   }
 }

@@ -19,10 +19,11 @@ export interface PipelineStore {
   /**
    * Records a run of `pipeline` and submits its jobs, in one transaction: `plan(runId)` gives the jobs in
    * submission order, each job's dependsOn made of the ids of the planned jobs it waits for. Null (nothing stored)
-   * when the pipeline does not exist.
+   * when the pipeline does not exist. With `claim` (a directory trigger's claim, trigger-store.ts), the run is
+   * recorded as that claim's in the same transaction; ClaimTakenError (nothing stored) when the claim has a run.
    */
   createPipelineRun(
-    run: { pipeline: string; runDir: string; inputs: string[] },
+    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number },
     plan: (runId: number, spec: PipelineSpec) => PlannedJob[],
     now: number,
     owner: JobOwner | null,

@@ -7,8 +7,8 @@ import type { RunInputSpec } from '../../sdk/pipelines-client.js';
 import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
 import { ago, duration, printJson, printLine, table, UsageError } from '../output.js';
 
-/** A pipeline definition file: YAML (.yaml, .yml) or JSON; `-` reads standard input (YAML, which JSON is too). */
-async function readDefinition(file: string): Promise<unknown> {
+/** A definition file (a pipeline's, a trigger's): YAML (.yaml, .yml) or JSON; `-` reads standard input (YAML, which JSON is too). */
+export async function readDefinition(file: string): Promise<unknown> {
   let text: string;
   try {
     text = file === '-' ? await readStdin() : await readFile(file, 'utf8');

@@ -15,8 +15,8 @@ import { checkInputs, newRunDir, prepareRunDir, type RunInput } from './run-file
 const runBody = z.strictObject({
   inputs: z
     .array(
-      z.union([z.strictObject({ path: z.string().min(1).max(4096) }), z.strictObject({ name: z.string().min(1).max(255), data: z.base64('must be base64') })], {
-        message: 'each input is {"path": "/abs/file"} (read by the server) or {"name": "file", "data": "<base64>"}',
+      z.union([z.strictObject({ path: z.string().min(1).max(4096), name: z.string().min(1).max(255).optional() }), z.strictObject({ name: z.string().min(1).max(255), data: z.base64('must be base64') })], {
+        message: 'each input is {"path": "/abs/file", "name"?: "as-named"} (read by the server) or {"name": "file", "data": "<base64>"}',
       }),
     )
     .max(PIPELINE_LIMITS.maxInputs, `at most ${PIPELINE_LIMITS.maxInputs} inputs per run`)
@@ -69,7 +69,8 @@ export class PipelineService {
     return this.start(name, inputs, owner);
   }
 
-  async start(name: string, inputs: RunInput[], owner: JobOwner | null): Promise<PipelineRunDetail> {
+  /** `claim`: a directory trigger's claim this run is for (recorded with the run, once: CLAIM_TAKEN otherwise). */
+  async start(name: string, inputs: RunInput[], owner: JobOwner | null, claim?: number): Promise<PipelineRunDetail> {
     if (this.deps.maintenance() === 'drain') throw new DrainingError();
     const { spec } = await this.pipeline(name);
     const names = await checkInputs(inputs);
@@ -82,7 +83,7 @@ export class PipelineService {
     const outputDirs = planRunJobs(spec, 0, layout, names).map((p) => p.outputDir);
     await prepareRunDir(layout, inputs, names, outputDirs);
     const run = await this.deps.store.createPipelineRun(
-      { pipeline: name, runDir: layout.runDir, inputs: names },
+      { pipeline: name, runDir: layout.runDir, inputs: names, ...(claim !== undefined ? { claim } : {}) },
       (runId, stored) => {
         // Deleted and defined anew since it was read: the directories laid out may not be the new steps'.
         if (JSON.stringify(stored) !== JSON.stringify(spec)) throw new GpuqError('PIPELINE_NOT_FOUND', `pipeline "${name}" was redefined while the run was starting: start it again`);

@@ -6,14 +6,18 @@ import type { ControlPlane } from '../control-plane.js';
 import type { Metrics } from '../metrics.js';
 import { PipelineController } from './pipeline-controller.js';
 import { PipelineService } from './pipeline-service.js';
+import { TriggerController } from './trigger-controller.js';
+import { TriggerService } from './trigger-service.js';
 
 /** How often the pipeline controller passes when no job end wakes it. */
 const CONTROLLER_PERIOD_MS = 1000;
 
 export interface Pipelines {
   service: PipelineService;
-  /** The leader's loop: started when this server is elected, stopped when deposed. */
+  triggers: TriggerService;
+  /** The leader's loops: started when this server is elected, stopped when deposed. */
   controller: PipelineController;
+  triggerController: TriggerController;
 }
 
 /** A server's pipelines (ADR 0018): the use cases every server serves, the leader's controller and their metrics. */
@@ -35,5 +39,7 @@ export function createPipelines(deps: { store: Store; controlPlane: ControlPlane
   });
   const service = new PipelineService({ store, controlPlane, clock, log: log.child({ component: 'pipelines' }), maintenance: () => controlPlane.maintenanceMode, pipelinesDir: deps.pipelinesDir });
   const controller = new PipelineController(store, controlPlane, clock, runsEnded, log.child({ component: 'pipeline-controller' }), CONTROLLER_PERIOD_MS);
-  return { service, controller };
+  const triggerController = new TriggerController(store, service, (write) => controlPlane.leaderWrite(write), () => controlPlane.maintenanceMode, clock, log.child({ component: 'triggers' }));
+  const triggers = new TriggerService(store, clock, () => triggerController.wake());
+  return { service, triggers, controller, triggerController };
 }

@@ -10,8 +10,8 @@ import { outputName, type PublishedFile, type RunLayout } from '../../core/pipel
  * core/pipeline-run.ts's.
  */
 
-/** A run's input as the API takes it: a file this server reads, or the file's bytes (base64). */
-export type RunInput = { path: string } | { name: string; data: string };
+/** A run's input as the API takes it: a file this server reads (named as it is, or `name`), or the file's bytes (base64). */
+export type RunInput = { path: string; name?: string } | { name: string; data: string };
 
 /** At most this many bytes of inline input data per run (the request body carries it, base64). */
 const MAX_INLINE_BYTES = 8 * 1024 * 1024;
@@ -36,7 +36,9 @@ export async function checkInputs(inputs: readonly RunInput[]): Promise<string[]
         else if (!stat.isFile()) issues.push({ path: field, message: 'must be a regular file' });
         else await fs.access(input.path, constants.R_OK).catch(() => issues.push({ path: field, message: 'is not readable by the server' }));
       }
-      names.push(path.basename(input.path));
+      const name = input.name ?? path.basename(input.path);
+      if (input.name !== undefined) checkName(input.name, `inputs.${i}.name`, issues);
+      names.push(name);
     } else {
       checkName(input.name, `inputs.${i}.name`, issues);
       inline += Buffer.byteLength(input.data, 'base64');

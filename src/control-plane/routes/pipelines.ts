@@ -14,6 +14,10 @@ const runsQuery = z.strictObject({
   limit: z.coerce.number().int('must be an integer').min(1).max(1000).default(50),
 });
 
+const triggerParams = z.strictObject({ name });
+const pauseBody = z.union([z.strictObject({ names: z.array(name).min(1).max(1000) }), z.strictObject({ all: z.literal(true) })], { message: 'give {"names": [trigger, ...]} or {"all": true}' });
+const triggerTarget = (req: FastifyRequest): string => `trigger ${String((req.params as { name?: unknown }).name ?? (req.body as { name?: unknown } | undefined)?.name ?? '?')}`;
+
 const pipelineTarget = (req: FastifyRequest): string => `pipeline ${String((req.params as { name?: unknown }).name ?? (req.body as { name?: unknown } | undefined)?.name ?? '?')}`;
 
 /**
@@ -64,4 +68,50 @@ export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const { id } = parseRequest(runParams, req.params);
     return { run: await pipelines.getRun(id) };
   });
+
+  // ── directory triggers ────────────────────────────────────────────────
+  const triggers = ctx.triggers;
+
+  app.post('/v1/triggers', requires('pipelines.manage', audited('triggers.create', triggerTarget)), async (req, reply) =>
+    ctx.audit.runAtomic(principalOf(req), 'triggers.create', triggerTarget(req), async (ok) => {
+      const trigger = await triggers.create(req.body, (t) => ok(`${t.spec.directory} → pipeline ${t.spec.pipeline} (${t.spec.complete.mode})`));
+      reply.code(201);
+      return { trigger };
+    }),
+  );
+
+  app.get('/v1/triggers', requires('pipelines.read'), async () => ({ triggers: await triggers.list() }));
+
+  app.get('/v1/triggers/:name', requires('pipelines.read'), async (req) => ({ trigger: await triggers.trigger(parseRequest(triggerParams, req.params).name) }));
+
+  app.delete('/v1/triggers/:name', requires('pipelines.manage', audited('triggers.delete', triggerTarget)), async (req) => {
+    const t = parseRequest(triggerParams, req.params);
+    return ctx.audit.runAtomic(principalOf(req), 'triggers.delete', `trigger ${t.name}`, async (ok) => {
+      await triggers.delete(t.name, (deleted) => (deleted ? ok(null) : null));
+      return { deleted: true };
+    });
+  });
+
+  app.post('/v1/triggers/:name/retry', requires('pipelines.manage', audited('triggers.retry', triggerTarget)), async (req) => {
+    const t = parseRequest(triggerParams, req.params);
+    const { file } = parseRequest(z.strictObject({ file: z.string().min(1).max(255) }), req.body);
+    // A file move, not a store write: recorded after it (a failure is recorded by runAtomic).
+    return ctx.audit.runAtomic(principalOf(req), 'triggers.retry', `trigger ${t.name}`, async () => {
+      const moved = await triggers.retry(t.name, file);
+      await ctx.audit.record(ctx.audit.entry(principalOf(req), 'triggers.retry', `trigger ${t.name}`, 'ok', file));
+      return { file: moved };
+    });
+  });
+
+  for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
+    const action = paused ? 'triggers.pause' : 'triggers.resume';
+    app.post(`/v1/triggers/${verb}`, requires('pipelines.manage', audited(action, () => 'triggers')), async (req) => {
+      const body = parseRequest(pauseBody, req.body);
+      const names = 'all' in body ? ('all' as const) : body.names;
+      return ctx.audit.runAtomic(principalOf(req), action, names === 'all' ? 'all triggers' : `triggers ${names.join(' ')}`, async (ok) => {
+        const changed = await triggers.setPaused(names, paused, (ts) => ok(ts.length === 0 ? 'no change' : ts.map((t) => t.name).join(' ')));
+        return { changed: changed.map((t) => t.name), triggers: await triggers.list() };
+      });
+    });
+  }
 }

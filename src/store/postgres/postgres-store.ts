@@ -17,6 +17,7 @@ import * as intake from './intake-queries.js';
 import { PgNotifications } from './notifications.js';
 import * as placement from './placement-queries.js';
 import * as pipelines from './pipeline-queries.js';
+import * as triggers from './trigger-queries.js';
 import * as pools from './pool-queries.js';
 import * as poolTasks from './pool-task-queries.js';
 import * as report from './report-queries.js';
@@ -151,6 +152,14 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     jobStats: () => db.read((sql) => jobs.jobStats(sql)),
     jobReport: (query) => db.read((sql) => report.jobReport(sql, query)),
 
+    createTrigger: (spec, now, audit) => audited((sql) => triggers.createTrigger(sql, spec, now), audit),
+    deleteTrigger: (name, audit) => audited((sql) => triggers.deleteTrigger(sql, name), audit),
+    getTrigger: (name) => triggers.getTrigger(db, name),
+    listTriggers: () => triggers.listTriggers(db),
+    setTriggersPaused: (names, paused, audit) => audited((sql) => triggers.setTriggersPaused(sql, names, paused), audit),
+    claimTriggerFile: (trigger, file, now, fence) => (fence ? db.write(fenced(fence, (sql) => triggers.claimTriggerFile(sql, trigger, file, now))) : triggers.claimTriggerFile(db, trigger, file, now)),
+    openTriggerClaims: (trigger) => triggers.openTriggerClaims(db, trigger),
+    settleTriggerClaim: (id, settled, now) => triggers.settleTriggerClaim(db, id, settled, now),
     createPipeline: (spec, now, audit) => audited((sql) => pipelines.createPipeline(sql, spec, now), audit),
     deletePipeline: (name, audit) => audited((sql) => pipelines.deletePipeline(sql, name), audit),
     getPipeline: (name) => pipelines.getPipeline(db, name),

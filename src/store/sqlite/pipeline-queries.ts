@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { JobOwner } from '../../core/access.js';
-import { PipelineExistsError } from '../../core/errors.js';
+import { ClaimTakenError, PipelineExistsError } from '../../core/errors.js';
 import type { PipelineRun, PipelineRunDetail, PlannedJob, PublishedFile, RunJobState } from '../../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec } from '../../core/pipeline-spec.js';
 import type { JobState } from '../../core/types.js';
@@ -99,6 +99,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries) {
   const selectRunJobs = db.prepare<[number], RunJobRow>(SELECT_RUN_JOBS);
   const selectRunningJobs = db.prepare<[], RunJobRow>(SELECT_RUNNING_JOBS);
   const setOutputs = db.prepare<[string, number]>(SET_OUTPUTS);
+  const takeClaim = db.prepare<[number, number]>(`UPDATE trigger_claims SET run_id = ? WHERE id = ? AND run_id IS NULL`);
   const endRun = db.prepare<[string, string | null, number | null, number, number]>(END_RUN);
 
   function createPipeline(spec: PipelineSpec, now: number): Pipeline {
@@ -113,7 +114,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries) {
   }
 
   function createPipelineRun(
-    run: { pipeline: string; runDir: string; inputs: string[] },
+    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number },
     plan: (runId: number, spec: PipelineSpec) => PlannedJob[],
     now: number,
     owner: JobOwner | null,
@@ -121,6 +122,8 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries) {
     const pipeline = selectPipeline.get(run.pipeline);
     if (!pipeline) return null;
     const row = insertRun.get(run.pipeline, pipeline.spec, run.runDir, JSON.stringify(run.inputs), owner?.name ?? null, now)!;
+    // Throwing rolls the whole run back (the transaction is sqlite-store.ts's).
+    if (run.claim !== undefined && takeClaim.run(row.id, run.claim).changes === 0) throw new ClaimTakenError(run.claim);
     const planned = plan(row.id, JSON.parse(pipeline.spec) as PipelineSpec);
     const ids = new Map<string, number>();
     // One submit per step: a step's jobs depend only on jobs of the steps before it.

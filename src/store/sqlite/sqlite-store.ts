@@ -20,6 +20,7 @@ import { prepareLeaderQueries } from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import { prepareNodeQueries } from './node-queries.js';
 import { preparePipelineQueries } from './pipeline-queries.js';
+import { prepareTriggerQueries } from './trigger-queries.js';
 import { preparePoolQueries } from './pool-queries.js';
 import { preparePoolTaskQueries } from './pool-task-queries.js';
 import { prepareIntakeQueries } from './intake-queries.js';
@@ -114,6 +115,7 @@ function createSqliteStore(db: Database.Database): Store {
   const feed = prepareFeedQueries(db);
   const pools = preparePoolQueries(db, jobs);
   const pipelines = preparePipelineQueries(db, jobs);
+  const triggers = prepareTriggerQueries(db);
   const poolTasks = preparePoolTaskQueries(db);
   const intake = prepareIntakeQueries(db);
   const ping = db.prepare('SELECT 1');
@@ -254,6 +256,14 @@ function createSqliteStore(db: Database.Database): Store {
     jobStats: read(jobs.jobStats),
     jobReport: read(report.jobReport),
 
+    createTrigger: audited(triggers.createTrigger, 2),
+    deleteTrigger: audited(triggers.deleteTrigger, 1),
+    getTrigger: read(triggers.getTrigger),
+    listTriggers: read(triggers.listTriggers),
+    setTriggersPaused: audited(triggers.setTriggersPaused, 2),
+    claimTriggerFile: (trigger, file, now, fence) => fenced(triggers.claimTriggerFile)(trigger, file, now, fence),
+    openTriggerClaims: read(triggers.openTriggerClaims),
+    settleTriggerClaim: write(triggers.settleTriggerClaim),
     createPipeline: audited(pipelines.createPipeline, 2),
     deletePipeline: audited(pipelines.deletePipeline, 1),
     getPipeline: read(pipelines.getPipeline),
