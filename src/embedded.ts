@@ -70,7 +70,7 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
 
   const feed = new FeedWatch(store);
   const replicaId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, pools: pools.service, pipelines: pipelines.service, triggers: pipelines.triggers, intake, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, replicaAliveMs: config.leaderRenewSeconds * 3000, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), feed, slo: sloThresholds(config), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
+  const app = buildServer({ store, storeKind: storeCapabilities.name, controlPlane, pools: pools.service, pipelines: pipelines.service, triggers: pipelines.triggers, schedules: pipelines.schedules, intake, scheduler, metrics, clock, version: VERSION, startedAt, replicaId, replicaAliveMs: config.leaderRenewSeconds * 3000, auth: config.auth, audit: new AuditLog(store, clock, log.child({ component: 'audit' })), feed, slo: sloThresholds(config), dataDir: config.dataDir }, log.child({ component: 'http' }), config.bodyLimitBytes);
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
@@ -92,12 +92,14 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
         pools.controller.start();
         pipelines.controller.start();
         pipelines.triggerController.start();
+        pipelines.scheduleController.start();
         intake.start();
       },
       async deposed() {
         housekeeping.stop();
         await intake.stop();
         await pools.controller.stop();
+        await pipelines.scheduleController.stop();
         await pipelines.triggerController.stop();
         await pipelines.controller.stop();
         await scheduler.stop();
@@ -119,10 +121,8 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     pools.service.onStoreEvent(e);
     // A job's end may be a pool replica's: its tasks are redelivered and a replacement started.
     if (e.type === 'work') pools.controller.wake();
-    // A job's end may be a pipeline run's last.
-    if (e.type === 'work') pipelines.controller.wake();
-    // A run's end settles its trigger's file.
-    if (e.type === 'work') pipelines.triggerController.wake();
+    // A job's end may be a pipeline run's last (a trigger settles the run's file at its next turn).
+    if (e.type === 'work') pipelines.controller.jobsEnded();
     if (e.type === 'feed') intake.onFeed();
     if (e.type === 'work' || e.type === 'resync') scheduler.wake();
     if (e.type === 'maintenance' || e.type === 'resync') void controlPlane.refreshMaintenanceMode().catch((err: unknown) => log.warn({ err }, 'rereading the maintenance mode failed'));

@@ -26,14 +26,15 @@ beforeAll(async () => {
   gpuq = await startGpuq({ fakeGpus: 2 });
   const specs: JobSpecInput[] = Array.from({ length: NOOPS }, (_, i) => ({ type: 'noop', name: `seed-${i}`, queue: QUEUES[i % 3], priority: i % 5, labels: { batch: String(i % 10) } }));
   for (let i = 0; i < specs.length; i += 5000) await gpuq.client.submitBatch(specs.slice(i, i + 5000));
-  await until('the seeded jobs to finish', async () => (await gpuq.client.list({ state: ['queued', 'assigned', 'running'], limit: 1 })).jobs.length === 0, 180_000, 250);
+  // 100,000 jobs take a minute or two alone, several while the rest of the suite shares the two cores.
+  await until('the seeded jobs to finish', async () => (await gpuq.client.list({ state: ['queued', 'assigned', 'running'], limit: 1 })).jobs.length === 0, 480_000, 250);
   await gpuq.client.submitBatch(Array.from({ length: FAILED }, (_, i) => ({ name: `broken-${i}`, queue: 'etl', maxAttempts: 1, shell: 'echo "no input" >&2; exit 3' })));
   await until('the failing jobs to reach the DLQ', async () => (await gpuq.client.dlq({ limit: 100 })).jobs.length === FAILED, 60_000, 100);
   await gpuq.client.submitBatch(Array.from({ length: 2 + QUEUED }, (_, i) => ({ name: `gpu-${i}`, queue: 'train', gpus: 1, shell: 'sleep 300' })));
   await until('two GPU jobs to run', async () => (await gpuq.client.list({ state: ['running'], limit: 10 })).jobs.length === 2, 30_000, 100);
   browser = await launchBrowser();
   page = await browser.page();
-}, 300_000);
+}, 600_000);
 
 afterAll(async () => {
   await browser?.close();

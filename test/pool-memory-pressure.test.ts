@@ -64,7 +64,11 @@ describe('pool replicas under host memory pressure', () => {
     for (let i = 1; i < inOrder.length; i++) expect(inOrder[i]!.endedAt!).toBeGreaterThan(await processesEnded(inOrder[i - 1]!));
     await until('the evicted replicas\' processes to end', () => markedProcesses(inOrder.map((r) => r.jobId)).length === 0, 30_000, 100);
 
-    const metrics = await metricsOf();
+    // Ends are counted by the controller's pass after the one that evicted: wait for the last one's.
+    const metrics = await until('the last eviction counted', async () => {
+      const text = await metricsOf();
+      return metricValue(text, 'gpuq_pool_evictions_total', { pool: 'precious', reason: 'memory-pressure' }) > 0 ? text : undefined;
+    });
     expect(metricValue(metrics, 'gpuq_pool_evictions_total', { pool: 'big', reason: 'memory-pressure' })).toBe(2);
     expect(metricValue(metrics, 'gpuq_pool_evictions_total', { pool: 'small', reason: 'memory-pressure' })).toBe(1);
     expect(metricValue(metrics, 'gpuq_pool_evictions_total', { pool: 'precious', reason: 'memory-pressure' })).toBe(1);

@@ -16,6 +16,7 @@ import { nodeCommand } from './commands/node.js';
 import { intakeCommand } from './commands/intake.js';
 import { nodesCommand } from './commands/nodes.js';
 import { pipelineCommand } from './commands/pipeline.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { triggerCommand } from './commands/trigger.js';
 import { poolCommand } from './commands/pool.js';
 import { probeCommand } from './commands/probe.js';
@@ -30,7 +31,7 @@ import { waitCommand } from './commands/wait.js';
 import { EXIT } from './exit-codes.js';
 
 /** Every command, in the order `gpuq --help` lists them. */
-export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, resultCommand, artifactsCommand, cancelCommand, waitCommand, eventsCommand, nodesCommand, nodeCommand, dlqCommand, poolCommand, pipelineCommand, triggerCommand, intakeCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, reportCommand, agentCommand, riskCommand, demoCommand];
+export const COMMANDS: CommandDef[] = [upCommand, submitCommand, lsCommand, showCommand, logsCommand, resultCommand, artifactsCommand, cancelCommand, waitCommand, eventsCommand, nodesCommand, nodeCommand, dlqCommand, poolCommand, pipelineCommand, triggerCommand, scheduleCommand, intakeCommand, drainCommand, resumeCommand, probeCommand, tokenCommand, auditCommand, reportCommand, agentCommand, riskCommand, demoCommand];
 
 const program = new Command('gpuq')
   .description('gpuq: a GPU job orchestrator. Queue GPU work; each job gets its own GPUs, failures retry into a dead-letter queue, nothing is lost.')

@@ -8,6 +8,7 @@ import type { FeedWatch } from './feed-follow.js';
 import type { Metrics } from './metrics.js';
 import type { SchedulerLoop } from './scheduler-loop.js';
 import type { PipelineService } from './pipelines/pipeline-service.js';
+import type { ScheduleService } from './pipelines/schedule-service.js';
 import type { TriggerService } from './pipelines/trigger-service.js';
 import type { PoolService } from './pools/pool-service.js';
 import type { IntakeService } from './intake/intake-service.js';
@@ -23,6 +24,8 @@ export interface ServerContext {
   pipelines: PipelineService;
   /** Pipelines' directory triggers (ADR 0018). */
   triggers: TriggerService;
+  /** Pipelines' and job templates' cron schedules (ADR 0018). */
+  schedules: ScheduleService;
   /** Broker intake and result sinks (ADR 0017); absent in servers built without one (tests). */
   intake?: IntakeService;
   scheduler: SchedulerLoop;

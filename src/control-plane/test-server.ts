@@ -49,7 +49,7 @@ export async function startTestServer(o: { auth?: AuthMode; prefix?: string; dat
   const feed = new FeedWatch(store);
   const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: null, memoryPressurePct: 0 });
   const pipelines = createPipelines({ store, controlPlane, clock, metrics, log, pipelinesDir: join(dir, 'pipelines') });
-  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, pools: pools.service, pipelines: pipelines.service, triggers: pipelines.triggers, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', replicaAliveMs: 6000, auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
+  const app = buildServer({ store, storeKind: 'sqlite', controlPlane, pools: pools.service, pipelines: pipelines.service, triggers: pipelines.triggers, schedules: pipelines.schedules, scheduler, metrics, clock, version: 'test', startedAt: clock.now(), replicaId: 'test', replicaAliveMs: 6000, auth: o.auth ?? 'off', audit, feed, dataDir }, log, 1 << 20);
   await app.ready();
   return {
     dir,

@@ -148,7 +148,8 @@ export function shouldTouchToken(lastUsedAt: number | null, now: number): boolea
  * follow the access actions they exercise; token management (tokens.manage)
  * is split in its two writes, node management (nodes.manage) in its three and
  * pool management (pools.manage) in its eight, intake management (intake.manage) in pause and resume,
- * pipeline management (pipelines.manage) in create and delete, and in its triggers' create, delete, pause, resume and retry,
+ * pipeline management (pipelines.manage) in create and delete, in its triggers' create, delete, pause, resume and retry,
+ * and in its schedules' create, delete, pause and resume,
  * so the log reads as what happened.
  */
 export const AUDIT_ACTIONS = [
@@ -179,6 +180,10 @@ export const AUDIT_ACTIONS = [
   'triggers.pause',
   'triggers.resume',
   'triggers.retry',
+  'schedules.create',
+  'schedules.delete',
+  'schedules.pause',
+  'schedules.resume',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -25,6 +25,9 @@ export type ErrorCode =
   | 'TRIGGER_NOT_FOUND'
   | 'TRIGGER_EXISTS'
   | 'CLAIM_TAKEN'
+  | 'SCHEDULE_NOT_FOUND'
+  | 'SCHEDULE_EXISTS'
+  | 'FIRE_TAKEN'
   | 'POOL_STOPPED'
   | 'TASK_NOT_FOUND'
   | 'REPLICA_GONE'
@@ -230,6 +233,35 @@ export class TriggerExistsError extends GpuqError {
 export class ClaimTakenError extends GpuqError {
   constructor(claim: number) {
     super('CLAIM_TAKEN', `claim ${claim} already has its run`);
+  }
+}
+
+/** No schedule has this name (never created, or deleted). */
+export class ScheduleNotFoundError extends GpuqError {
+  readonly schedule: string;
+  constructor(schedule: string) {
+    super('SCHEDULE_NOT_FOUND', `schedule "${schedule}" not found: \`gpuq schedule ls\` lists the schedules`);
+    this.schedule = schedule;
+  }
+}
+
+/** A schedule of this name exists already. Nothing changed. */
+export class ScheduleExistsError extends GpuqError {
+  readonly schedule: string;
+  constructor(schedule: string) {
+    super('SCHEDULE_EXISTS', `a schedule named "${schedule}" exists already: delete it first to define it anew`);
+    this.schedule = schedule;
+  }
+}
+
+/** A schedule's fire already has its pipeline run (a leader before this one started it). Nothing was stored. */
+export class FireTakenError extends GpuqError {
+  readonly schedule: string;
+  readonly fireAt: number;
+  constructor(schedule: string, fireAt: number) {
+    super('FIRE_TAKEN', `schedule "${schedule}" already fired at ${new Date(fireAt).toISOString()}`);
+    this.schedule = schedule;
+    this.fireAt = fireAt;
   }
 }
 

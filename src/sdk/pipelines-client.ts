@@ -1,9 +1,10 @@
 import type { PipelineRun, PipelineRunDetail, PublishedFile, RunJobState, RunState } from '../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec, PipelineSpecInput, PipelineStep } from '../core/pipeline-spec.js';
+import type { Schedule, ScheduleFire, ScheduleSpec, ScheduleSpecInput } from '../core/schedule-spec.js';
 import type { Trigger, TriggerSpec, TriggerSpecInput } from '../core/trigger-spec.js';
 import { PoolsApi } from './pools-client.js';
 
-export type { Pipeline, PipelineRun, PipelineRunDetail, PipelineSpec, PipelineSpecInput, PipelineStep, PublishedFile, RunJobState, RunState, Trigger, TriggerSpec, TriggerSpecInput };
+export type { Pipeline, PipelineRun, PipelineRunDetail, PipelineSpec, PipelineSpecInput, PipelineStep, PublishedFile, RunJobState, RunState, Schedule, ScheduleFire, ScheduleSpec, ScheduleSpecInput, Trigger, TriggerSpec, TriggerSpecInput };
 
 /** A run's input: a file the server reads (absolute path), or the file's bytes, base64. */
 export type RunInputSpec = { path: string } | { name: string; data: string };
@@ -71,5 +72,28 @@ export abstract class PipelinesApi extends PoolsApi {
   /** Pauses (or resumes) the named triggers, or all of them with 'all'. */
   async setTriggersPaused(names: string[] | 'all', paused: boolean): Promise<{ changed: string[]; triggers: Trigger[] }> {
     return this.request('POST', `/v1/triggers/${paused ? 'pause' : 'resume'}`, names === 'all' ? { all: true } : { names });
+  }
+
+  /** A schedule: a cron (UTC) that starts a pipeline run with no inputs, or submits a job, at each of its times. */
+  async createSchedule(spec: ScheduleSpecInput): Promise<{ schedule: Schedule }> {
+    return this.request('POST', '/v1/schedules', spec);
+  }
+
+  async listSchedules(): Promise<{ schedules: Schedule[] }> {
+    return this.request('GET', '/v1/schedules');
+  }
+
+  /** One schedule and its latest fires, newest first. */
+  async getSchedule(name: string): Promise<{ schedule: Schedule; fires: ScheduleFire[] }> {
+    return this.request('GET', `/v1/schedules/${encodeURIComponent(name)}`);
+  }
+
+  async deleteSchedule(name: string): Promise<{ deleted: true }> {
+    return this.request('DELETE', `/v1/schedules/${encodeURIComponent(name)}`);
+  }
+
+  /** Pauses (or resumes) the named schedules, or all of them with 'all'. Resumed, a schedule fires from now on. */
+  async setSchedulesPaused(names: string[] | 'all', paused: boolean): Promise<{ changed: string[]; schedules: Schedule[] }> {
+    return this.request('POST', `/v1/schedules/${paused ? 'pause' : 'resume'}`, names === 'all' ? { all: true } : { names });
   }
 }

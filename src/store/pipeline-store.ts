@@ -21,9 +21,11 @@ export interface PipelineStore {
    * submission order, each job's dependsOn made of the ids of the planned jobs it waits for. Null (nothing stored)
    * when the pipeline does not exist. With `claim` (a directory trigger's claim, trigger-store.ts), the run is
    * recorded as that claim's in the same transaction; ClaimTakenError (nothing stored) when the claim has a run.
+   * With `fire` (a schedule's fire, schedule-store.ts), the fire is recorded with the run likewise; FireTakenError
+   * (nothing stored) when that fire has its run.
    */
   createPipelineRun(
-    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number },
+    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number; fire?: { schedule: string; at: number } },
     plan: (runId: number, spec: PipelineSpec) => PlannedJob[],
     now: number,
     owner: JobOwner | null,

@@ -12,6 +12,7 @@ import { nodeAdminContract } from './contract/node-admin-contract.js';
 import { nodeContract } from './contract/node-contract.js';
 import { outputContract } from './contract/output-contract.js';
 import { pipelineContract } from './contract/pipeline-contract.js';
+import { scheduleContract } from './contract/schedule-contract.js';
 import { triggerContract } from './contract/trigger-contract.js';
 import { poolContract } from './contract/pool-contract.js';
 import { poolTaskContract } from './contract/pool-task-contract.js';
@@ -76,6 +77,7 @@ export function describeStoreContract(name: StoreName, open: () => Promise<Opene
     poolTaskContract(ctx);
     pipelineContract(ctx);
     triggerContract(ctx);
+    scheduleContract(ctx);
     intakeContract(ctx);
   });
 }

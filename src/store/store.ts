@@ -16,6 +16,7 @@ import type { ReportStore } from './report-store.js';
 import type { JobSort } from '../core/job-sort.js';
 import type { PipelineStore } from './pipeline-store.js';
 import type { PoolStore } from './pool-store.js';
+import type { ScheduleStore } from './schedule-store.js';
 import type { TriggerStore } from './trigger-store.js';
 import type { IntakeStore } from './intake-store.js';
 
@@ -27,7 +28,7 @@ export type { Page, PageRequest };
  * (to the level the store was opened with). Decisions (retry or fail, where a
  * job goes) are made in core/ and passed in; the store only applies them.
  */
-export interface Store extends AccessStore, FeedStore, GpuUsageStore, LeadershipStore, StoreEvents, ReportStore, PoolStore, IntakeStore, PipelineStore, TriggerStore {
+export interface Store extends AccessStore, FeedStore, GpuUsageStore, LeadershipStore, StoreEvents, ReportStore, PoolStore, IntakeStore, PipelineStore, TriggerStore, ScheduleStore {
   /** Runs pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;

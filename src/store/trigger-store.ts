@@ -27,8 +27,8 @@ export interface TriggerStore {
   listTriggers(): Promise<Trigger[]>;
   /** Pauses or resumes the named triggers (all with 'all'); returns those changed. */
   setTriggersPaused(names: string[] | 'all', paused: boolean, audit?: AuditOf<Trigger[]>): Promise<Trigger[]>;
-  /** Records the claim of a file (the leader's, fenced); returns its id. */
-  claimTriggerFile(trigger: string, file: string, now: number, fence?: Fence): Promise<number>;
+  /** Records the claims of files (the leader's, fenced), in one transaction; returns their ids, in order. */
+  claimTriggerFiles(trigger: string, files: string[], now: number, fence?: Fence): Promise<number[]>;
   /** The trigger's claims not settled yet, oldest first, with their runs' states. */
   openTriggerClaims(trigger: string): Promise<OpenClaim[]>;
   /** Settles a claim: its file was moved to done/ or failed/, or it vanished before its run started. */

@@ -21,6 +21,8 @@ const MIN_SPACING_MS = 50;
  */
 export class PipelineController {
   private readonly loop: SerialLoop;
+  /** Whether a run may be under way (jobsEnded wakes a pass only then). */
+  private active = true;
 
   constructor(
     private readonly store: Store,
@@ -41,13 +43,24 @@ export class PipelineController {
     return this.loop.stop();
   }
 
-  /** A pass soon (a job ended). */
+  /** A pass soon: a run was started here. */
   wake(): void {
+    this.active = true;
     this.loop.wake();
   }
 
+  /**
+   * Jobs ended somewhere: a pass soon if a run is under way (the last pass saw one, or one was started since);
+   * otherwise the periodic pass will find runs started through other servers, and job ends cost nothing here.
+   */
+  jobsEnded(): void {
+    if (this.active) this.loop.wake();
+  }
+
   async pass(): Promise<void> {
-    for (const run of await this.store.runningPipelineRuns()) {
+    const runs = await this.store.runningPipelineRuns();
+    this.active = runs.length > 0;
+    for (const run of runs) {
       try {
         await this.follow(run);
       } catch (err) {

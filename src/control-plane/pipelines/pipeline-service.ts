@@ -31,6 +31,8 @@ export interface PipelineServiceDeps {
   maintenance: () => MaintenanceMode;
   /** Where runs' directories go: <pipelinesDir>/<pipeline>/runs/<run>. In a cluster, a directory every node and server shares. */
   pipelinesDir: string;
+  /** A run was stored: the leader's controller follows it (when this server leads). */
+  runStarted: () => void;
 }
 
 /**
@@ -69,8 +71,11 @@ export class PipelineService {
     return this.start(name, inputs, owner);
   }
 
-  /** `claim`: a directory trigger's claim this run is for (recorded with the run, once: CLAIM_TAKEN otherwise). */
-  async start(name: string, inputs: RunInput[], owner: JobOwner | null, claim?: number): Promise<PipelineRunDetail> {
+  /**
+   * `claim`: a directory trigger's claim this run is for (recorded with the run, once: CLAIM_TAKEN otherwise);
+   * `fire`: a schedule's fire this run is for (likewise: FIRE_TAKEN otherwise).
+   */
+  async start(name: string, inputs: RunInput[], owner: JobOwner | null, claim?: number, fire?: { schedule: string; at: number }): Promise<PipelineRunDetail> {
     if (this.deps.maintenance() === 'drain') throw new DrainingError();
     const { spec } = await this.pipeline(name);
     const names = await checkInputs(inputs);
@@ -83,7 +88,7 @@ export class PipelineService {
     const outputDirs = planRunJobs(spec, 0, layout, names).map((p) => p.outputDir);
     await prepareRunDir(layout, inputs, names, outputDirs);
     const run = await this.deps.store.createPipelineRun(
-      { pipeline: name, runDir: layout.runDir, inputs: names, ...(claim !== undefined ? { claim } : {}) },
+      { pipeline: name, runDir: layout.runDir, inputs: names, ...(claim !== undefined ? { claim } : {}), ...(fire !== undefined ? { fire } : {}) },
       (runId, stored) => {
         // Deleted and defined anew since it was read: the directories laid out may not be the new steps'.
         if (JSON.stringify(stored) !== JSON.stringify(spec)) throw new GpuqError('PIPELINE_NOT_FOUND', `pipeline "${name}" was redefined while the run was starting: start it again`);
@@ -94,6 +99,7 @@ export class PipelineService {
     );
     if (!run) throw new PipelineNotFoundError(name);
     this.deps.controlPlane.onWork();
+    this.deps.runStarted();
     this.deps.log.info({ pipeline: name, run: run.id, jobs: run.jobs.length, inputs: names.length }, 'pipeline run started');
     return run;
   }

@@ -6,6 +6,8 @@ import type { ControlPlane } from '../control-plane.js';
 import type { Metrics } from '../metrics.js';
 import { PipelineController } from './pipeline-controller.js';
 import { PipelineService } from './pipeline-service.js';
+import { ScheduleController } from './schedule-controller.js';
+import { ScheduleService } from './schedule-service.js';
 import { TriggerController } from './trigger-controller.js';
 import { TriggerService } from './trigger-service.js';
 
@@ -15,9 +17,11 @@ const CONTROLLER_PERIOD_MS = 1000;
 export interface Pipelines {
   service: PipelineService;
   triggers: TriggerService;
+  schedules: ScheduleService;
   /** The leader's loops: started when this server is elected, stopped when deposed. */
   controller: PipelineController;
   triggerController: TriggerController;
+  scheduleController: ScheduleController;
 }
 
 /** A server's pipelines (ADR 0018): the use cases every server serves, the leader's controller and their metrics. */
@@ -37,9 +41,11 @@ export function createPipelines(deps: { store: Store; controlPlane: ControlPlane
       for (const r of running) this.inc({ pipeline: r.pipeline });
     },
   });
-  const service = new PipelineService({ store, controlPlane, clock, log: log.child({ component: 'pipelines' }), maintenance: () => controlPlane.maintenanceMode, pipelinesDir: deps.pipelinesDir });
+  const service = new PipelineService({ store, controlPlane, clock, log: log.child({ component: 'pipelines' }), maintenance: () => controlPlane.maintenanceMode, pipelinesDir: deps.pipelinesDir, runStarted: () => controller.wake() });
   const controller = new PipelineController(store, controlPlane, clock, runsEnded, log.child({ component: 'pipeline-controller' }), CONTROLLER_PERIOD_MS);
   const triggerController = new TriggerController(store, service, (write) => controlPlane.leaderWrite(write), () => controlPlane.maintenanceMode, clock, log.child({ component: 'triggers' }));
-  const triggers = new TriggerService(store, clock, () => triggerController.wake());
-  return { service, triggers, controller, triggerController };
+  const triggers = new TriggerService(store, clock, () => triggerController.wake(true));
+  const scheduleController = new ScheduleController(store, controlPlane, service, (write) => controlPlane.leaderWrite(write), () => controlPlane.maintenanceMode, clock, log.child({ component: 'schedules' }));
+  const schedules = new ScheduleService(store, clock, () => scheduleController.wake());
+  return { service, triggers, schedules, controller, triggerController, scheduleController };
 }

@@ -11,11 +11,16 @@ import type { OpenClaim } from '../../store/trigger-store.js';
 import { SerialLoop } from '../serial-loop.js';
 import type { PipelineService } from './pipeline-service.js';
 
-/** Passes are this often (a directory is listed every pollMs of its trigger, at most once a pass). */
-const TICK_MS = 100;
+/** A pass at least this often (a directory is listed every pollMs of its trigger, at most once a pass). */
+const TICK_MS = 25;
+/** The trigger definitions are read again this often, and at once after a change made through this server. */
+const DEFINITIONS_MS = 1000;
+/** Runs of one listing started at once: their store writes share commits, their file copies overlap. */
+const START_CONCURRENCY = 8;
 
 /**
- * The leader's directory triggers (ADR 0018). Each pass, for each trigger:
+ * The leader's directory triggers (ADR 0018). Passes follow each other every TICK_MS; each trigger's turn comes
+ * every pollMs of its own, and then:
  * 1. its open claims move on: a claim without a run gets one (its file from `.processing/`, or still where it
  *    landed), one whose run ended has its file moved to `done/` or, with `<name>.reason.txt`, to `failed/`;
  * 2. unless it is paused or the cluster drains, its directory is listed (every pollMs) and each complete file
@@ -26,6 +31,7 @@ const TICK_MS = 100;
 export class TriggerController {
   private readonly loop: SerialLoop;
   private readonly seen = new Map<string, { at: number; observed: Map<string, Observation> }>();
+  private definitions: { at: number; triggers: Trigger[] } | null = null;
 
   constructor(
     private readonly store: Store,
@@ -35,11 +41,12 @@ export class TriggerController {
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {
-    this.loop = new SerialLoop(() => this.pass(), { periodMs: TICK_MS, minSpacingMs: TICK_MS, onError: (err) => this.log.warn({ err }, 'trigger pass failed; the next one retries') });
+    this.loop = new SerialLoop(() => this.pass(), { periodMs: TICK_MS, minSpacingMs: 0, onError: (err) => this.log.warn({ err }, 'trigger pass failed; the next one retries') });
   }
 
   start(): void {
     this.seen.clear();
+    this.definitions = null;
     this.loop.start();
   }
 
@@ -47,12 +54,20 @@ export class TriggerController {
     return this.loop.stop();
   }
 
-  wake(): void {
+  /** A pass soon; `changed`: a definition or a pause changed, read them again. */
+  wake(changed = false): void {
+    if (changed) this.definitions = null;
     this.loop.wake();
   }
 
   async pass(): Promise<void> {
-    for (const t of await this.store.listTriggers()) {
+    const now = this.clock.now();
+    if (!this.definitions || now - this.definitions.at >= DEFINITIONS_MS) this.definitions = { at: now, triggers: await this.store.listTriggers() };
+    for (const t of this.definitions.triggers) {
+      // Each trigger's turn comes every pollMs: its claims followed, then its directory listed.
+      const last = this.seen.get(t.name);
+      if (last && now - last.at < t.spec.pollMs) continue;
+      this.seen.set(t.name, { at: now, observed: last?.observed ?? new Map() });
       try {
         await this.followClaims(t);
         if (!t.paused && this.maintenance() === 'normal') await this.watch(t);
@@ -106,8 +121,7 @@ export class TriggerController {
 
   private async watch(t: Trigger): Promise<void> {
     const now = this.clock.now();
-    const last = this.seen.get(t.name);
-    if (last && now - last.at < t.spec.pollMs) return;
+    const before = this.seen.get(t.name)?.observed ?? new Map<string, Observation>();
     const entries = await fs.readdir(t.spec.directory, { withFileTypes: true });
     const names = new Set(entries.map((e) => e.name));
     const files: SeenFile[] = [];
@@ -116,11 +130,14 @@ export class TriggerController {
       const st = await fs.stat(path.join(t.spec.directory, e.name)).catch(() => null);
       if (st) files.push({ name: e.name, size: st.size, mtimeMs: st.mtimeMs });
     }
-    const { ready, observed } = completeFiles(t.spec, files, names, last?.observed ?? new Map(), now);
-    this.seen.set(t.name, { at: now, observed });
-    for (const file of ready) {
-      const id = await this.leaderWrite((fence) => this.store.claimTriggerFile(t.name, file, this.clock.now(), fence));
-      await this.startRun(t, { id, trigger: t.name, file, claimedAt: now, runId: null, runState: null, runReason: null }, path.join(t.spec.directory, WORK_AREAS.processing, `${id}-${file}`));
+    const { ready, observed } = completeFiles(t.spec, files, names, before, now);
+    this.seen.set(t.name, { at: this.seen.get(t.name)?.at ?? now, observed });
+    if (ready.length === 0) return;
+    const ids = await this.leaderWrite((fence) => this.store.claimTriggerFiles(t.name, ready, this.clock.now(), fence));
+    const claims = ids.map((id, i): OpenClaim => ({ id, trigger: t.name, file: ready[i]!, claimedAt: now, runId: null, runState: null, runReason: null }));
+    for (let i = 0; i < claims.length; i += START_CONCURRENCY) {
+      // A failure leaves its claim to the next pass (step 1), like a crash would.
+      await Promise.all(claims.slice(i, i + START_CONCURRENCY).map((c) => this.startRun(t, c, path.join(t.spec.directory, WORK_AREAS.processing, `${c.id}-${c.file}`)).catch((err: unknown) => this.log.warn({ err, trigger: t.name, file: c.file }, 'could not start the run of a claimed file; the next pass retries'))));
     }
   }
 }

@@ -70,6 +70,13 @@ const ROUTES: Record<string, Record<string, Op>> = {
   '/v1/triggers/{name}/retry': { post: { summary: 'Put a file whose run failed back into the watched directory ({"file": "name"}, from failed/; its reason file removed): it is claimed again and runs anew. Audited.' } },
   '/v1/triggers/pause': { post: { summary: 'Pause triggers: {"names": [...]} or {"all": true}. Durable; nothing new is claimed until resumed. Audited.' } },
   '/v1/triggers/resume': { post: { summary: 'Resume triggers: {"names": [...]} or {"all": true}. Audited.' } },
+  '/v1/schedules': {
+    post: { summary: 'Create a schedule (ADR 0018): {"name", "cron": "m h dom mon dow" (UTC; an optional seconds field first), "target": {"pipeline": NAME} (a run with no inputs) | {"job": {...job spec}}, "missed"?: "once" (default) | "skip" | "all"}. Each time fires once, durably. Audited.', ok: 201 },
+    get: { summary: 'Every schedule, paused or not, with how far it has fired (lastFireAt).' },
+  },
+  '/v1/schedules/{name}': { get: { summary: 'One schedule and its latest fires (the job or run each started).' }, delete: { summary: 'Delete a schedule: nothing more fires; what it started goes on. Audited.' } },
+  '/v1/schedules/pause': { post: { summary: 'Pause schedules: {"names": [...]} or {"all": true}. Durable; nothing fires until resumed, and the paused time is not caught up. Audited.' } },
+  '/v1/schedules/resume': { post: { summary: 'Resume schedules: {"names": [...]} or {"all": true}; they fire from now on. Audited.' } },
   '/v1/pipeline-runs': { get: { summary: 'Pipeline runs, newest first: pipeline=NAME, before=ID (paging; nextBefore in the answer), limit (≤ 1000).', query: ['pipeline', 'before', 'limit'] } },
   '/v1/pipeline-runs/{id}': { get: { summary: 'One run: state (running|succeeded|failed|cancelled), reason, inputs, run directory, each job (step, lane, job id, state), the published outputs, the on-failure job.' } },
   '/v1/nodes': { get: { summary: 'Nodes with their admin state (active|cordoned|draining), live attempts and drained flag, their devices (simulated ones marked), latest telemetry and the attempt holding each device.' } },

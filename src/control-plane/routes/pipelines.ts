@@ -15,7 +15,7 @@ const runsQuery = z.strictObject({
 });
 
 const triggerParams = z.strictObject({ name });
-const pauseBody = z.union([z.strictObject({ names: z.array(name).min(1).max(1000) }), z.strictObject({ all: z.literal(true) })], { message: 'give {"names": [trigger, ...]} or {"all": true}' });
+const pauseBody = z.union([z.strictObject({ names: z.array(name).min(1).max(1000) }), z.strictObject({ all: z.literal(true) })], { message: 'give {"names": [name, ...]} or {"all": true}' });
 const triggerTarget = (req: FastifyRequest): string => `trigger ${String((req.params as { name?: unknown }).name ?? (req.body as { name?: unknown } | undefined)?.name ?? '?')}`;
 
 const pipelineTarget = (req: FastifyRequest): string => `pipeline ${String((req.params as { name?: unknown }).name ?? (req.body as { name?: unknown } | undefined)?.name ?? '?')}`;
@@ -111,6 +111,45 @@ export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
       return ctx.audit.runAtomic(principalOf(req), action, names === 'all' ? 'all triggers' : `triggers ${names.join(' ')}`, async (ok) => {
         const changed = await triggers.setPaused(names, paused, (ts) => ok(ts.length === 0 ? 'no change' : ts.map((t) => t.name).join(' ')));
         return { changed: changed.map((t) => t.name), triggers: await triggers.list() };
+      });
+    });
+  }
+
+  // ── schedules ───────────────────────────────────────────────────────
+  const schedules = ctx.schedules;
+  const scheduleTarget = (req: FastifyRequest): string => `schedule ${String((req.params as { name?: unknown }).name ?? (req.body as { name?: unknown } | undefined)?.name ?? '?')}`;
+
+  app.post('/v1/schedules', requires('pipelines.manage', audited('schedules.create', scheduleTarget)), async (req, reply) =>
+    ctx.audit.runAtomic(principalOf(req), 'schedules.create', scheduleTarget(req), async (ok) => {
+      const schedule = await schedules.create(req.body, (s) => ok(`${s.spec.cron} → ${'pipeline' in s.spec.target ? `pipeline ${s.spec.target.pipeline}` : 'job'} (missed: ${s.spec.missed})`));
+      reply.code(201);
+      return { schedule };
+    }),
+  );
+
+  app.get('/v1/schedules', requires('pipelines.read'), async () => ({ schedules: await schedules.list() }));
+
+  app.get('/v1/schedules/:name', requires('pipelines.read'), async (req) => {
+    const { name: n } = parseRequest(triggerParams, req.params);
+    return { schedule: await schedules.schedule(n), fires: await schedules.fires(n) };
+  });
+
+  app.delete('/v1/schedules/:name', requires('pipelines.manage', audited('schedules.delete', scheduleTarget)), async (req) => {
+    const s = parseRequest(triggerParams, req.params);
+    return ctx.audit.runAtomic(principalOf(req), 'schedules.delete', `schedule ${s.name}`, async (ok) => {
+      await schedules.delete(s.name, (deleted) => (deleted ? ok(null) : null));
+      return { deleted: true };
+    });
+  });
+
+  for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
+    const action = paused ? 'schedules.pause' : 'schedules.resume';
+    app.post(`/v1/schedules/${verb}`, requires('pipelines.manage', audited(action, () => 'schedules')), async (req) => {
+      const body = parseRequest(pauseBody, req.body);
+      const names = 'all' in body ? ('all' as const) : body.names;
+      return ctx.audit.runAtomic(principalOf(req), action, names === 'all' ? 'all schedules' : `schedules ${names.join(' ')}`, async (ok) => {
+        const changed = await schedules.setPaused(names, paused, (ss) => ok(ss.length === 0 ? 'no change' : ss.map((s) => s.name).join(' ')));
+        return { changed: changed.map((s) => s.name), schedules: await schedules.list() };
       });
     });
   }

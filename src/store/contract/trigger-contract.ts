@@ -33,17 +33,22 @@ export function triggerContract(ctx: ContractContext): void {
     it('gives a claim exactly one run, in the run\'s transaction; settles it once', async () => {
       await ctx.store.createPipeline(parsePipelineSpec({ name: 'etl', outputDir: '/out', steps: [{ name: 'one', fanOut: true, job: { type: 'noop' } }] }), T0);
       await ctx.store.createTrigger(trigger('t'), T0);
-      const claim = await ctx.store.claimTriggerFile('t', 'a.csv', T0 + 1);
-      expect(await ctx.store.openTriggerClaims('t')).toEqual([{ id: claim, trigger: 't', file: 'a.csv', claimedAt: T0 + 1, runId: null, runState: null, runReason: null }]);
+      const [claim, other] = await ctx.store.claimTriggerFiles('t', ['a.csv', 'b.csv'], T0 + 1);
+      expect(other).toBeGreaterThan(claim!);
+      expect(await ctx.store.openTriggerClaims('t')).toEqual([
+        { id: claim, trigger: 't', file: 'a.csv', claimedAt: T0 + 1, runId: null, runState: null, runReason: null },
+        { id: other, trigger: 't', file: 'b.csv', claimedAt: T0 + 1, runId: null, runState: null, runReason: null },
+      ]);
+      await ctx.store.settleTriggerClaim(other!, 'lost', T0 + 1);
       const plan = (runId: number, s: ReturnType<typeof parsePipelineSpec>) => planRunJobs(s, runId, runLayout('/r'), ['a.csv']);
-      const run = await ctx.store.createPipelineRun({ pipeline: 'etl', runDir: '/r', inputs: ['a.csv'], claim }, plan, T0 + 2, null);
+      const run = await ctx.store.createPipelineRun({ pipeline: 'etl', runDir: '/r', inputs: ['a.csv'], claim: claim! }, plan, T0 + 2, null);
       expect((await ctx.store.openTriggerClaims('t'))[0]).toMatchObject({ runId: run!.id, runState: 'running' });
       // A second run for the same claim stores nothing.
       const runsBefore = (await ctx.store.listPipelineRuns({ limit: 10 })).length;
-      await expect(ctx.store.createPipelineRun({ pipeline: 'etl', runDir: '/r2', inputs: ['a.csv'], claim }, plan, T0 + 3, null)).rejects.toMatchObject({ code: 'CLAIM_TAKEN' });
+      await expect(ctx.store.createPipelineRun({ pipeline: 'etl', runDir: '/r2', inputs: ['a.csv'], claim: claim! }, plan, T0 + 3, null)).rejects.toMatchObject({ code: 'CLAIM_TAKEN' });
       expect(await ctx.store.listPipelineRuns({ limit: 10 })).toHaveLength(runsBefore);
-      await ctx.store.settleTriggerClaim(claim, 'done', T0 + 4);
-      await ctx.store.settleTriggerClaim(claim, 'failed', T0 + 5);
+      await ctx.store.settleTriggerClaim(claim!, 'done', T0 + 4);
+      await ctx.store.settleTriggerClaim(claim!, 'failed', T0 + 5);
       expect(await ctx.store.openTriggerClaims('t')).toEqual([]);
     });
   });

@@ -1,10 +1,11 @@
 import type { JobOwner } from '../../core/access.js';
-import { ClaimTakenError, PipelineExistsError } from '../../core/errors.js';
+import { ClaimTakenError, FireTakenError, PipelineExistsError } from '../../core/errors.js';
 import type { PipelineRun, PipelineRunDetail, PlannedJob, PublishedFile, RunJobState } from '../../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec } from '../../core/pipeline-spec.js';
 import type { JobState } from '../../core/types.js';
 import type { Sql } from './postgres-pool.js';
 import * as jobs from './job-queries.js';
+import { takeFire } from './schedule-queries.js';
 import { takeClaim } from './trigger-queries.js';
 
 /**
@@ -112,7 +113,7 @@ export async function getPipelineRun(sql: Sql, id: number): Promise<PipelineRunD
 
 export async function createPipelineRun(
   sql: Sql,
-  run: { pipeline: string; runDir: string; inputs: string[]; claim?: number },
+  run: { pipeline: string; runDir: string; inputs: string[]; claim?: number; fire?: { schedule: string; at: number } },
   plan: (runId: number, spec: PipelineSpec) => PlannedJob[],
   now: number,
   owner: JobOwner | null,
@@ -122,6 +123,7 @@ export async function createPipelineRun(
   const [row] = await sql.query<RunRow>(INSERT_RUN, [run.pipeline, JSON.stringify(pipeline.spec), run.runDir, JSON.stringify(run.inputs), owner?.name ?? null, now]);
   // Throwing rolls the whole run back (the transaction is postgres-store.ts's).
   if (run.claim !== undefined && !(await takeClaim(sql, run.claim, row!.id))) throw new ClaimTakenError(run.claim);
+  if (run.fire !== undefined && !(await takeFire(sql, run.fire.schedule, run.fire.at, row!.id))) throw new FireTakenError(run.fire.schedule, run.fire.at);
   const planned = plan(row!.id, pipeline.spec);
   const ids = new Map<string, number>();
   // One submit per step: a step's jobs depend only on jobs of the steps before it.

@@ -17,6 +17,7 @@ import * as intake from './intake-queries.js';
 import { PgNotifications } from './notifications.js';
 import * as placement from './placement-queries.js';
 import * as pipelines from './pipeline-queries.js';
+import * as schedules from './schedule-queries.js';
 import * as triggers from './trigger-queries.js';
 import * as pools from './pool-queries.js';
 import * as poolTasks from './pool-task-queries.js';
@@ -157,9 +158,16 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     getTrigger: (name) => triggers.getTrigger(db, name),
     listTriggers: () => triggers.listTriggers(db),
     setTriggersPaused: (names, paused, audit) => audited((sql) => triggers.setTriggersPaused(sql, names, paused), audit),
-    claimTriggerFile: (trigger, file, now, fence) => (fence ? db.write(fenced(fence, (sql) => triggers.claimTriggerFile(sql, trigger, file, now))) : triggers.claimTriggerFile(db, trigger, file, now)),
+    claimTriggerFiles: (trigger, files, now, fence) => (fence ? db.write(fenced(fence, (sql) => triggers.claimTriggerFiles(sql, trigger, files, now))) : triggers.claimTriggerFiles(db, trigger, files, now)),
     openTriggerClaims: (trigger) => triggers.openTriggerClaims(db, trigger),
     settleTriggerClaim: (id, settled, now) => triggers.settleTriggerClaim(db, id, settled, now),
+    createSchedule: (spec, now, audit) => audited((sql) => schedules.createSchedule(sql, spec, now), audit),
+    deleteSchedule: (name, audit) => audited((sql) => schedules.deleteSchedule(sql, name), audit),
+    getSchedule: (name) => schedules.getSchedule(db, name),
+    listSchedules: () => schedules.listSchedules(db),
+    setSchedulesPaused: (names, paused, now, audit) => audited((sql) => schedules.setSchedulesPaused(sql, names, paused, now), audit),
+    recordScheduleFire: (schedule, fire, upTo, fence) => db.write(fenced(fence, (sql) => schedules.recordScheduleFire(sql, schedule, fire, upTo))),
+    listScheduleFires: (schedule, limit) => schedules.listScheduleFires(db, schedule, limit),
     createPipeline: (spec, now, audit) => audited((sql) => pipelines.createPipeline(sql, spec, now), audit),
     deletePipeline: (name, audit) => audited((sql) => pipelines.deletePipeline(sql, name), audit),
     getPipeline: (name) => pipelines.getPipeline(db, name),

@@ -49,9 +49,14 @@ export async function setTriggersPaused(sql: Sql, names: string[] | 'all', pause
   return rows.map(triggerFromRow);
 }
 
-export async function claimTriggerFile(sql: Sql, trigger: string, file: string, now: number): Promise<number> {
-  const [row] = await sql.query<{ id: number }>(`INSERT INTO trigger_claims (trigger, file, claimed_at) VALUES ($1, $2, $3) RETURNING id`, [trigger, file, now]);
-  return row!.id;
+export async function claimTriggerFiles(sql: Sql, trigger: string, files: string[], now: number): Promise<number[]> {
+  // The names of one listing are distinct: each id is matched back to its file (RETURNING promises no order).
+  const rows = await sql.query<{ id: number; file: string }>(
+    `INSERT INTO trigger_claims (trigger, file, claimed_at) SELECT $1, f, $3 FROM unnest($2::text[]) WITH ORDINALITY AS t(f, n) ORDER BY n RETURNING id, file`,
+    [trigger, files, now],
+  );
+  const byFile = new Map(rows.map((r) => [r.file, r.id]));
+  return files.map((f) => byFile.get(f)!);
 }
 
 export async function openTriggerClaims(sql: Sql, trigger: string): Promise<OpenClaim[]> {

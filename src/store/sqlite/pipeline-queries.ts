@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import type { JobOwner } from '../../core/access.js';
-import { ClaimTakenError, PipelineExistsError } from '../../core/errors.js';
+import { ClaimTakenError, FireTakenError, PipelineExistsError } from '../../core/errors.js';
 import type { PipelineRun, PipelineRunDetail, PlannedJob, PublishedFile, RunJobState } from '../../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec } from '../../core/pipeline-spec.js';
 import type { JobState } from '../../core/types.js';
@@ -100,6 +100,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries) {
   const selectRunningJobs = db.prepare<[], RunJobRow>(SELECT_RUNNING_JOBS);
   const setOutputs = db.prepare<[string, number]>(SET_OUTPUTS);
   const takeClaim = db.prepare<[number, number]>(`UPDATE trigger_claims SET run_id = ? WHERE id = ? AND run_id IS NULL`);
+  const takeFire = db.prepare<[string, number, number]>(`INSERT INTO schedule_fires (schedule, fire_at, run_id) VALUES (?, ?, ?) ON CONFLICT (schedule, fire_at) DO NOTHING`);
   const endRun = db.prepare<[string, string | null, number | null, number, number]>(END_RUN);
 
   function createPipeline(spec: PipelineSpec, now: number): Pipeline {
@@ -114,7 +115,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries) {
   }
 
   function createPipelineRun(
-    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number },
+    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number; fire?: { schedule: string; at: number } },
     plan: (runId: number, spec: PipelineSpec) => PlannedJob[],
     now: number,
     owner: JobOwner | null,
@@ -124,6 +125,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries) {
     const row = insertRun.get(run.pipeline, pipeline.spec, run.runDir, JSON.stringify(run.inputs), owner?.name ?? null, now)!;
     // Throwing rolls the whole run back (the transaction is sqlite-store.ts's).
     if (run.claim !== undefined && takeClaim.run(row.id, run.claim).changes === 0) throw new ClaimTakenError(run.claim);
+    if (run.fire !== undefined && takeFire.run(run.fire.schedule, run.fire.at, row.id).changes === 0) throw new FireTakenError(run.fire.schedule, run.fire.at);
     const planned = plan(row.id, JSON.parse(pipeline.spec) as PipelineSpec);
     const ids = new Map<string, number>();
     // One submit per step: a step's jobs depend only on jobs of the steps before it.

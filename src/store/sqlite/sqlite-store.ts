@@ -20,6 +20,7 @@ import { prepareLeaderQueries } from './leader-queries.js';
 import { runMigrations } from './migrate.js';
 import { prepareNodeQueries } from './node-queries.js';
 import { preparePipelineQueries } from './pipeline-queries.js';
+import { prepareScheduleQueries } from './schedule-queries.js';
 import { prepareTriggerQueries } from './trigger-queries.js';
 import { preparePoolQueries } from './pool-queries.js';
 import { preparePoolTaskQueries } from './pool-task-queries.js';
@@ -116,6 +117,7 @@ function createSqliteStore(db: Database.Database): Store {
   const pools = preparePoolQueries(db, jobs);
   const pipelines = preparePipelineQueries(db, jobs);
   const triggers = prepareTriggerQueries(db);
+  const schedules = prepareScheduleQueries(db);
   const poolTasks = preparePoolTaskQueries(db);
   const intake = prepareIntakeQueries(db);
   const ping = db.prepare('SELECT 1');
@@ -261,9 +263,16 @@ function createSqliteStore(db: Database.Database): Store {
     getTrigger: read(triggers.getTrigger),
     listTriggers: read(triggers.listTriggers),
     setTriggersPaused: audited(triggers.setTriggersPaused, 2),
-    claimTriggerFile: (trigger, file, now, fence) => fenced(triggers.claimTriggerFile)(trigger, file, now, fence),
+    claimTriggerFiles: (trigger, files, now, fence) => fenced(triggers.claimTriggerFiles)(trigger, files, now, fence),
     openTriggerClaims: read(triggers.openTriggerClaims),
     settleTriggerClaim: write(triggers.settleTriggerClaim),
+    createSchedule: audited(schedules.createSchedule, 2),
+    deleteSchedule: audited(schedules.deleteSchedule, 1),
+    getSchedule: read(schedules.getSchedule),
+    listSchedules: read(schedules.listSchedules),
+    setSchedulesPaused: audited(schedules.setSchedulesPaused, 3),
+    recordScheduleFire: (schedule, fire, upTo, fence) => fenced(schedules.recordScheduleFire)(schedule, fire, upTo, fence),
+    listScheduleFires: read(schedules.listScheduleFires),
     createPipeline: audited(pipelines.createPipeline, 2),
     deletePipeline: audited(pipelines.deletePipeline, 1),
     getPipeline: read(pipelines.getPipeline),

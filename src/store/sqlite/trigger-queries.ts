@@ -58,7 +58,7 @@ export function prepareTriggerQueries(db: Database) {
       const p = paused ? 1 : 0;
       return (names === 'all' ? setPausedAll.all(p, p) : setPausedOf.all(p, JSON.stringify(names), p)).map(triggerFromRow);
     },
-    claimTriggerFile: (trigger: string, file: string, now: number): number => insertClaim.get(trigger, file, now)!.id,
+    claimTriggerFiles: (trigger: string, files: string[], now: number): number[] => files.map((file) => insertClaim.get(trigger, file, now)!.id),
     openTriggerClaims: (trigger: string): OpenClaim[] => selectOpen.all(trigger).map(claimFromRow),
     settleTriggerClaim(id: number, settled: 'done' | 'failed' | 'lost', now: number): void {
       settle.run(settled, now, id);
