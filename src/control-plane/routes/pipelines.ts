@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ownerOf } from '../../core/access.js';
+import type { AuditOf } from '../../store/access-store.js';
 import { audited, principalOf, requires } from '../auth.js';
 import { parseRequest } from '../request-schemas.js';
 import type { ServerContext } from '../server-context.js';
@@ -103,17 +104,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
     });
   });
 
-  for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
-    const action = paused ? 'triggers.pause' : 'triggers.resume';
-    app.post(`/v1/triggers/${verb}`, requires('pipelines.manage', audited(action, () => 'triggers')), async (req) => {
-      const body = parseRequest(pauseBody, req.body);
-      const names = 'all' in body ? ('all' as const) : body.names;
-      return ctx.audit.runAtomic(principalOf(req), action, names === 'all' ? 'all triggers' : `triggers ${names.join(' ')}`, async (ok) => {
-        const changed = await triggers.setPaused(names, paused, (ts) => ok(ts.length === 0 ? 'no change' : ts.map((t) => t.name).join(' ')));
-        return { changed: changed.map((t) => t.name), triggers: await triggers.list() };
-      });
-    });
-  }
+  pauseRoutes(app, ctx, 'triggers', triggers);
 
   // ── schedules ───────────────────────────────────────────────────────
   const schedules = ctx.schedules;
@@ -142,14 +133,27 @@ export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
     });
   });
 
+  pauseRoutes(app, ctx, 'schedules', schedules);
+}
+
+/**
+ * POST /v1/{triggers,schedules}/pause|resume with {"names": [...]} or {"all": true}: durable, audited
+ * ({kind}.pause, {kind}.resume); answers the names changed and every one of them as it is now.
+ */
+function pauseRoutes<T extends { name: string }>(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  kind: 'triggers' | 'schedules',
+  service: { setPaused(names: string[] | 'all', paused: boolean, audit?: AuditOf<T[]>): Promise<T[]>; list(): Promise<T[]> },
+): void {
   for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
-    const action = paused ? 'schedules.pause' : 'schedules.resume';
-    app.post(`/v1/schedules/${verb}`, requires('pipelines.manage', audited(action, () => 'schedules')), async (req) => {
+    const action = `${kind}.${verb}` as const;
+    app.post(`/v1/${kind}/${verb}`, requires('pipelines.manage', audited(action, () => kind)), async (req) => {
       const body = parseRequest(pauseBody, req.body);
       const names = 'all' in body ? ('all' as const) : body.names;
-      return ctx.audit.runAtomic(principalOf(req), action, names === 'all' ? 'all schedules' : `schedules ${names.join(' ')}`, async (ok) => {
-        const changed = await schedules.setPaused(names, paused, (ss) => ok(ss.length === 0 ? 'no change' : ss.map((s) => s.name).join(' ')));
-        return { changed: changed.map((s) => s.name), schedules: await schedules.list() };
+      return ctx.audit.runAtomic(principalOf(req), action, names === 'all' ? `all ${kind}` : `${kind} ${names.join(' ')}`, async (ok) => {
+        const changed = await service.setPaused(names, paused, (xs) => ok(xs.length === 0 ? 'no change' : xs.map((x) => x.name).join(' ')));
+        return { changed: changed.map((x) => x.name), [kind]: await service.list() };
       });
     });
   }
