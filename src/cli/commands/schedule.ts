@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
-import { ago, printJson, printLine, table, UsageError } from '../output.js';
+import { ago, printJson, printLine, table } from '../output.js';
+import { registerPauseCommands } from '../pipelines/pause-commands.js';
 import { readDefinition } from './pipeline.js';
-
-type PauseOptions = CommonOptions & { all?: boolean };
 
 export const scheduleCommand: CommandDef = {
   name: 'schedule',
@@ -47,20 +46,7 @@ export const scheduleCommand: CommandDef = {
         }),
       );
 
-    for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
-      commonOptions(cmd.command(verb).description(paused ? 'fire nothing until resumed (durable, audited)' : 'fire again, from now on'))
-        .argument('[names...]', 'schedule names')
-        .option('--all', 'every schedule')
-        .action((names: string[], o: PauseOptions) =>
-          runAction(async () => {
-            if (o.all && names.length > 0) throw new UsageError('give schedule names or --all, not both');
-            if (!o.all && names.length === 0) throw new UsageError('name the schedules (see `gpuq schedule ls`), or --all');
-            const res = await clientFor(o).setSchedulesPaused(o.all ? 'all' : names, paused);
-            if (o.json) return printJson(res);
-            printLine(res.changed.length === 0 ? `nothing to ${verb}` : `${paused ? 'paused' : 'resumed'}: ${res.changed.join(', ')}`);
-          }),
-        );
-    }
+    registerPauseCommands(cmd, 'schedule', { pause: 'fire nothing until resumed (durable, audited)', resume: 'fire again, from now on' }, (client, names, paused) => client.setSchedulesPaused(names, paused));
   },
 };
 

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
-import { ago, printJson, printLine, table, UsageError } from '../output.js';
+import { ago, printJson, printLine, table } from '../output.js';
+import { registerPauseCommands } from '../pipelines/pause-commands.js';
 import { readDefinition } from './pipeline.js';
-
-type PauseOptions = CommonOptions & { all?: boolean };
 
 export const triggerCommand: CommandDef = {
   name: 'trigger',
@@ -53,19 +52,6 @@ export const triggerCommand: CommandDef = {
         }),
       );
 
-    for (const [verb, paused] of [['pause', true], ['resume', false]] as const) {
-      commonOptions(cmd.command(verb).description(paused ? 'claim no new file (durable, audited)' : 'claim files again'))
-        .argument('[names...]', 'trigger names')
-        .option('--all', 'every trigger')
-        .action((names: string[], o: PauseOptions) =>
-          runAction(async () => {
-            if (o.all && names.length > 0) throw new UsageError('give trigger names or --all, not both');
-            if (!o.all && names.length === 0) throw new UsageError('name the triggers (see `gpuq trigger ls`), or --all');
-            const res = await clientFor(o).setTriggersPaused(o.all ? 'all' : names, paused);
-            if (o.json) return printJson(res);
-            printLine(res.changed.length === 0 ? `nothing to ${verb}` : `${paused ? 'paused' : 'resumed'}: ${res.changed.join(', ')}`);
-          }),
-        );
-    }
+    registerPauseCommands(cmd, 'trigger', { pause: 'claim no new file (durable, audited)', resume: 'claim files again' }, (client, names, paused) => client.setTriggersPaused(names, paused));
   },
 };
