@@ -115,7 +115,8 @@ describe('the alert rules', () => {
     expect(alerts.map((a) => a.alert)).toEqual(expect.arrayContaining([
       'GpuqBacklog', 'GpuqJobFailureRateHigh', 'GpuqDlqGrowing', 'GpuqLeaseReclaimsSpiking', 'GpuqAllNodesDown', 'GpuqNodeDown',
       'GpuqGpuTemperatureHigh', 'GpuqGpuUtilizationLowWithBacklog', 'GpuqGpuEccUncorrectedErrors', 'GpuqAttemptsIdle', 'GpuqNoLeader',
-      'GpuqLeaderFlapping', 'GpuqQueueWaitSloBreach',
+      'GpuqLeaderFlapping', 'GpuqQueueWaitSloBreach', 'GpuqPoolStuck', 'GpuqPoolReplicasCrashing', 'GpuqIntakeLagHigh',
+      'GpuqIntakeDeadLettered', 'GpuqIntakeSinkBehind', 'GpuqIntakePausedLong', 'GpuqPipelineRunsFailing',
     ]));
     expect(new Set(alerts.map((a) => a.alert)).size).toBe(alerts.length);
   });

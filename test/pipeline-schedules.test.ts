@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ScheduleFire } from '../src/core/schedule-spec.js';
-import { leakedServers, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
+import { leakedServers, runCli, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
 
 // Schedules (ADR 0018) on a real `gpuq up` (SQLite, simulated GPUs) and the real clock: crons with a seconds field
 // so fires come every second, pause and resume, and kill -9 of gpuq with fires missed while it is down.
@@ -19,6 +19,33 @@ async function server(dataDir?: string): Promise<GpuqProcess> {
 const everySecond = (name: string) => ({ name, cron: '* * * * * *', target: { job: { queue: `q-${name}`, shell: 'true' } } });
 const firesOf = async (s: GpuqProcess, name: string): Promise<ScheduleFire[]> => (await s.client.getSchedule(name)).fires.sort((a, b) => a.fireAt - b.fireAt);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `gpuq schedule show NAME` (text and --json) of a paused schedule whose last pass has settled (its last fire is
+ * lastFireAt): the JSON is the API's answer, and the text has the definition, the state, the last fire, and a row
+ * per fire (newest first) naming what it started (`started` of each fire).
+ */
+async function expectShown(s: GpuqProcess, name: string, started: (f: ScheduleFire) => string): Promise<string> {
+  const api = await until(`${name}: its last fire is its lastFireAt`, async () => {
+    const r = await s.client.getSchedule(name);
+    return r.schedule.paused && r.fires.length > 0 && r.schedule.lastFireAt === Math.max(...r.fires.map((f) => f.fireAt)) ? r : undefined;
+  }, 10_000, 100);
+  const json = await runCli(['schedule', 'show', name, '--json', '--url', s.url]);
+  expect(json.code, json.stderr).toBe(0);
+  expect(JSON.parse(json.stdout)).toEqual(api);
+  const text = await runCli(['schedule', 'show', name, '--url', s.url]);
+  expect(text.code, text.stderr).toBe(0);
+  const spec = api.schedule.spec;
+  expect(text.stdout).toContain(`schedule ${name}: "${spec.cron}" (UTC), missed times: ${spec.missed}\n`);
+  expect(text.stdout).toContain('\n  state: paused\n');
+  expect(text.stdout).toContain(`\n  last fire: ${new Date(api.schedule.lastFireAt!).toISOString()} (`);
+  expect(text.stdout).toContain(`\n  created: ${new Date(api.schedule.createdAt).toISOString()} (`);
+  expect(text.stdout).toMatch(/\nFIRE \(UTC\) +STARTED\n/);
+  const rows = text.stdout.split('\n').filter((l) => /^\d{4}-/.test(l)).map((l) => l.split(/ {2,}/));
+  expect(rows).toEqual(api.fires.map((f) => [new Date(f.fireAt).toISOString(), started(f)]));
+  expect(rows.length).toBeGreaterThanOrEqual(2);
+  return text.stdout;
+}
 
 /**
  * Each fire has its own job, and no job exists but a fire's: keys distinct, one job per key. Called once nothing
@@ -62,6 +89,14 @@ describe('schedules', () => {
     const runs = (await s.client.listPipelineRuns({ pipeline: 'tick', limit: 100 })).runs;
     expect(runs.length).toBeGreaterThanOrEqual(3);
     expect(runs.every((r) => r.inputs.length === 0)).toBe(true);
+
+    // gpuq schedule show: each fire with the run it started, the target a run of the pipeline.
+    const shown = await expectShown(s, 'tick', (f) => `run ${f.runId}`);
+    expect(new Set((await s.client.getSchedule('tick')).fires.map((f) => f.runId))).toEqual(new Set(runs.map((r) => r.id)));
+    expect(shown).toContain('\n  target: a run of pipeline tick (no inputs)\n');
+    const missing = await runCli(['schedule', 'show', 'nope', '--url', s.url]);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toContain('schedule "nope" not found');
   }, 60_000);
 
   it('fires each time once; pause stops fires, resume restarts them; after kill -9, missed: once makes one catch-up fire', async () => {
@@ -109,5 +144,8 @@ describe('schedules', () => {
     expect(fires[before.length]!.fireAt).toBeGreaterThan(restartAt);
     await s.client.setSchedulesPaused('all', true);
     for (const name of ['a', 'b', 'c']) await expectOneJobPerFire(s, name);
+    // gpuq schedule show: each fire with the job it submitted (the catch-up fire's too), the target a job template.
+    const shown = await expectShown(s, 'c', (f) => `job ${f.jobId}`);
+    expect(shown).toMatch(/\n  target: job \S+ in queue q-c, 0 GPU\(s\): true\n/);
   }, 180_000);
 });

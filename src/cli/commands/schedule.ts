@@ -2,14 +2,16 @@ import type { Command } from 'commander';
 import { clientFor, commonOptions, runAction, type CommandDef, type CommonOptions } from '../command.js';
 import { ago, printJson, printLine, table } from '../output.js';
 import { registerPauseCommands } from '../pipelines/pause-commands.js';
+import { describeSchedule } from '../pipelines/schedule-show.js';
 import { readDefinition } from './pipeline.js';
 
 export const scheduleCommand: CommandDef = {
   name: 'schedule',
-  summary: 'Cron schedules (UTC) of pipelines and job templates: each time fires once. create, ls, delete, pause, resume',
+  summary: 'Cron schedules (UTC) of pipelines and job templates: each time fires once. create, ls, show, delete, pause, resume',
   example: [
     'gpuq schedule create -f nightly.yaml     # {name, cron: "0 3 * * *", target: {pipeline: NAME} | {job: {...}}, missed: once|skip|all}',
     'gpuq schedule ls',
+    'gpuq schedule show nightly               # cron, target, missed policy, state, last fire; the latest fires with their runs or jobs',
     'gpuq schedule pause --all                # nothing fires (durable, audited); resume --all fires from then on',
   ].join('\n'),
   register(cmd: Command) {
@@ -35,6 +37,16 @@ export const scheduleCommand: CommandDef = {
         );
       }),
     );
+
+    commonOptions(cmd.command('show').description('a schedule\'s definition, state and last fire, and its latest fires with the run or job each started'))
+      .argument('<name>', 'schedule name')
+      .action((name: string, o: CommonOptions) =>
+        runAction(async () => {
+          const res = await clientFor(o).getSchedule(name);
+          if (o.json) return printJson(res);
+          for (const line of describeSchedule(res.schedule, res.fires, Date.now())) printLine(line);
+        }),
+      );
 
     commonOptions(cmd.command('delete').description('delete a schedule (operator; audited)'))
       .argument('<name>', 'schedule name')
