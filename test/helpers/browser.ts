@@ -55,3 +55,11 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/** Signs a tab in to the dashboard at `url` with `token` (auth on), and waits until the header shows the role. */
+export async function signIn(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(`${url}/ui/`);
+  await page.getByTestId('token-input').fill(token);
+  await page.getByTestId('sign-in').click();
+  await page.waitForSelector('[data-testid=who] [data-testid=role]');
+}

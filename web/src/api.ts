@@ -1,4 +1,5 @@
 import { GpuqApiError, GpuqClient } from '../../src/sdk/client.js';
+import { IntakeApi } from '../../src/sdk/intake-client.js';
 
 export { GpuqApiError };
 
@@ -7,6 +8,9 @@ export { GpuqApiError };
  * A 401 anywhere ends the session (the token was revoked, or the server restarted with other tokens).
  */
 export class DashboardClient extends GpuqClient {
+  /** Broker intake (ADR 0017), through this client's requests (so a 401 ends the session there too). */
+  readonly intake = new IntakeApi(this);
+
   constructor(
     private readonly bearer: string | null,
     private readonly onUnauthorized: (message: string) => void,

@@ -5,14 +5,18 @@ import { Link, Notices } from './components.js';
 import { LiveFeed } from './event-stream.js';
 import { useLiveStatus, useRefetchOn, useResource } from './hooks.js';
 import { DlqPage } from './pages/dlq.js';
+import { IntakePage } from './pages/intake.js';
 import { JobPage } from './pages/job.js';
 import { JobsPage } from './pages/jobs.js';
 import { LoginPage } from './pages/login.js';
 import { MaintenancePage } from './pages/maintenance.js';
 import { NodesPage } from './pages/nodes.js';
 import { OverviewPage } from './pages/overview.js';
+import { PipelineRunPage } from './pages/pipeline-run.js';
+import { PipelinesPage } from './pages/pipelines.js';
 import { PoolPage } from './pages/pool.js';
 import { PoolsPage } from './pages/pools.js';
+import { TriggersPage } from './pages/triggers.js';
 import { useLocation } from './router.js';
 import { askWhoAmI, SessionContext, storedToken, storeToken, useSession, type Session } from './session.js';
 
@@ -78,6 +82,9 @@ const NAV = [
   { to: '/dlq', label: 'DLQ' },
   { to: '/nodes', label: 'Nodes' },
   { to: '/pools', label: 'Pools' },
+  { to: '/pipelines', label: 'Pipelines' },
+  { to: '/triggers', label: 'Triggers' },
+  { to: '/intake', label: 'Intake' },
   { to: '/maintenance', label: 'Maintenance' },
 ];
 
@@ -86,7 +93,9 @@ function Shell() {
   const session = useSession();
   useEffect(() => () => session.live.stop(), [session]);
   const page = useMemo(() => route(path), [path]);
-  const section = path === '/' ? '/' : `/${path.split('/')[1]}`;
+  const top = path === '/' ? '/' : `/${path.split('/')[1]}`;
+  // A run's page sits under Pipelines in the navigation.
+  const section = top === '/pipeline-runs' ? '/pipelines' : top;
   return (
     <div class="shell">
       <header class="top">
@@ -118,6 +127,8 @@ function route(path: string) {
   // Pool names are lowercase letters, digits and "-" (core/pool-spec.ts); anything else is no page.
   const pool = /^\/pools\/([a-z0-9][a-z0-9-]{0,62})\/?$/.exec(path);
   if (pool) return <PoolPage key={pool[1]} name={pool[1]!} />;
+  const run = /^\/pipeline-runs\/([1-9][0-9]*)\/?$/.exec(path);
+  if (run) return <PipelineRunPage key={run[1]} id={Number(run[1])} />;
   switch (path.replace(/\/$/, '') || '/') {
     case '/':
       return <OverviewPage />;
@@ -129,6 +140,12 @@ function route(path: string) {
       return <NodesPage />;
     case '/pools':
       return <PoolsPage />;
+    case '/pipelines':
+      return <PipelinesPage />;
+    case '/triggers':
+      return <TriggersPage />;
+    case '/intake':
+      return <IntakePage />;
     case '/maintenance':
       return <MaintenancePage />;
     default:
