@@ -57,10 +57,10 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
   });
 
   const pools = await createPools({ store, controlPlane, clock, metrics, log, gpuLimit: config.poolGpuLimit ?? null, memoryPressurePct: config.memoryPressurePct });
-  // Broker intake (ADR 0017): sources and sinks run only on the leader, like the pool controller.
-  const intake = new IntakeService(config.intake, store, controlPlane, clock, metrics, log.child({ component: 'intake' }));
-  await intake.init();
   const pipelines = createPipelines({ store, controlPlane, clock, metrics, log, pipelinesDir: config.pipelinesDir });
+  // Broker intake (ADR 0017): sources and sinks run only on the leader, like the pool controller.
+  const intake = new IntakeService(config.intake, store, controlPlane, pipelines.service, clock, metrics, log.child({ component: 'intake' }));
+  await intake.init();
   // Pool replica hosts started by the local agent reach the API here, once it listens.
   let apiUrl = '';
 
@@ -121,8 +121,8 @@ export async function startEmbedded(config: ServerConfig, options: { clock?: Clo
     pools.service.onStoreEvent(e);
     // A job's end may be a pool replica's: its tasks are redelivered and a replacement started.
     if (e.type === 'work') pools.controller.wake();
-    // A job's end may be a pipeline run's last (a trigger settles the run's file at its next turn).
-    if (e.type === 'work') pipelines.controller.jobsEnded();
+    // A job's or a pool task's end may be a pipeline run's last, or let its next step start (a trigger settles the run's file at its next turn).
+    if (e.type === 'work' || e.type === 'pool-results') pipelines.controller.jobsEnded();
     if (e.type === 'feed') intake.onFeed();
     if (e.type === 'work' || e.type === 'resync') scheduler.wake();
     if (e.type === 'maintenance' || e.type === 'resync') void controlPlane.refreshMaintenanceMode().catch((err: unknown) => log.warn({ err }, 'rereading the maintenance mode failed'));

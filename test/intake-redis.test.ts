@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -156,6 +156,46 @@ describe('intake from Redis Streams', () => {
     await gpuq.client.setMaintenance('normal');
     await until('the messages added during drain', async () => (await total(gpuq)) === 5, 30_000, 10);
   }, 60_000);
+
+  it('with `pipeline`, starts one run per message (never two, even when the group reads everything again) and publishes each run\'s end', async () => {
+    const n = names();
+    const gpuq = await start(undefined, intakeConfig(n, { pipeline: 'score' }));
+    const out = path.join(tempDir(), 'out');
+    await gpuq.client.createPipeline({ name: 'score', outputDir: out, steps: [{ name: 'score', job: { shell: 'for f in "$GPUQ_STEP_INPUT_DIR"/*; do cp "$f" "$GPUQ_STEP_OUTPUT_DIR/$(basename "$f" .json).out"; done' } }] });
+    const bodies = Array.from({ length: 20 }, (_, i) => JSON.stringify({ order: i }));
+    await add(n.stream, [...bodies.slice(0, 10), 'not json', ...bodies.slice(10)]);
+    const succeeded = async () => (await gpuq.client.listPipelineRuns({ pipeline: 'score', limit: 100 })).runs.filter((r) => r.state === 'succeeded');
+    const runs = await until('a run per message to succeed', async () => ((await succeeded()).length === 20 ? succeeded() : undefined), 60_000, 50);
+    expect(runs.every((r) => r.source === 'orders')).toBe(true);
+    // Each run's one input is its message, named by stream and entry id; each published its output.
+    const entries = (await redis.xrange(n.stream, '-', '+')).filter(([, f]) => f[1] !== 'not json');
+    const sanitized = (id: string) => `${n.stream}-${id}`.replace(/[^A-Za-z0-9._-]/g, '_');
+    expect(runs.map((r) => r.inputs[0]).sort()).toEqual(entries.map(([id]) => `${sanitized(id)}.json`).sort());
+    expect(readdirSync(out).sort()).toEqual(entries.map(([id]) => `${sanitized(id)}.out`).sort());
+    expect(readFileSync(path.join(out, `${sanitized(entries[3]![0])}.out`), 'utf8')).toBe(bodies[3]);
+    const dead = await redis.xrange(n.dead, '-', '+');
+    expect(dead).toHaveLength(1);
+    expect(dead[0]![1][1]).toMatch(/^malformed: not JSON/);
+    expect(await pendingCount(n.stream)).toBe(0);
+
+    // The sink publishes each run's end (not its step jobs: they did not come from a broker).
+    const published = await until('an end per run in the sink', async () => {
+      const msgs = (await redis.xrange(n.done, '-', '+')).map(([, f]) => JSON.parse(f[f.indexOf('final') + 1]!) as { kind: string; runId: number; state: string; outputs: string[]; source: string });
+      return msgs.length >= 20 ? msgs : undefined;
+    }, 30_000, 50);
+    expect(published.every((m) => m.kind === 'pipeline-run' && m.state === 'succeeded' && m.outputs.length === 1 && m.source === 'orders')).toBe(true);
+    expect(new Set(published.map((m) => m.runId))).toEqual(new Set(runs.map((r) => r.id)));
+
+    // The group reads the whole stream again: every message is delivered anew, and none starts a second run.
+    await redis.xgroup('SETID', n.stream, 'gpuq', '0');
+    await until('the stream read again', async () => {
+      const view = (await (await fetch(`${gpuq.url}/v1/intake`)).json()) as { sources: { received: number }[] };
+      return view.sources[0]!.received >= 42 ? true : undefined;
+    }, 30_000, 50);
+    await until('every entry acked again', async () => ((await pendingCount(n.stream)) === 0 ? true : undefined), 30_000, 50);
+    expect((await gpuq.client.listPipelineRuns({ pipeline: 'score', limit: 100 })).runs).toHaveLength(20);
+    expect(readdirSync(out)).toHaveLength(20);
+  }, 120_000);
 
   it('refuses to start on a bad intake config, naming the field', async () => {
     const file = path.join(tempDir(), 'intake.yaml');

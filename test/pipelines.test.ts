@@ -149,6 +149,44 @@ describe('pipelines', () => {
     expect((missing as GpuqApiError).message).toContain('inputs.0.path');
   }, 120_000);
 
+  it('runs a step as tasks of a warm worker pool between job steps; a worker error fails the run naming the task, which is in the pool DLQ', async () => {
+    const s = servers[0] ?? (await server());
+    const dir = tempDir('gpuq-pipe-');
+    const out = path.join(dir, 'out');
+    const worker = path.resolve('examples/pools/pipeline_step_worker.py');
+    const pooled = threeSteps('pooled', out);
+    const steps = [pooled.steps[0]!, { name: 'infer', fanOut: true, pool: { name: 'upper', params: { tag: 'v1' } } }, pooled.steps[2]!];
+    // The pool must exist: refused naming the field, nothing stored.
+    await expect(s.client.createPipeline({ ...pooled, steps })).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('steps.1.pool.name: pool "upper" does not exist') });
+    expect((await s.client.listPipelines()).pipelines.map((p) => p.name)).not.toContain('pooled');
+    await s.client.createPool({ name: 'upper', command: ['python3', worker], gpus: 1, maxReplicas: 2, maxAttempts: 2 });
+    await s.client.createPipeline({ ...pooled, steps });
+
+    const files = inputs(dir, { 'a.txt': 'hello a\n', 'b.txt': 'hello b\n', 'c.txt': 'hello c\n' });
+    const { run } = await s.client.runPipeline('pooled', files.map((p) => ({ path: p })));
+    // The jobs up to the pool step are created with the run; the tasks once a lane's job succeeded, the jobs after them once their task did.
+    expect(run.jobs.map((j) => j.step)).toEqual([0, 0, 0]);
+    expect(run.tasks).toEqual([]);
+    const done = await ended(s, run.id, 90_000);
+    expect(done.state, done.reason ?? '').toBe('succeeded');
+    expect(done.tasks.map((t) => [t.step, t.lane, t.pool, t.state])).toEqual([0, 1, 2].map((lane) => [1, lane, 'upper', 'succeeded']));
+    expect(done.jobs.filter((j) => j.step === 2).map((j) => j.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(readdirSync(out).sort()).toEqual(['a.out', 'b.out', 'c.out']);
+    for (const x of ['a', 'b', 'c']) expect(readFileSync(path.join(out, `${x}.out`), 'utf8')).toMatch(new RegExp(`^> HELLO ${x.toUpperCase()}\\n> gpu [01] tag v1\\n$`));
+    const { task } = await s.client.getTask('upper', done.tasks[1]!.taskId);
+    expect(task).toMatchObject({ idempotencyKey: `pipeline-run:${run.id}:1:1`, result: { written: ['b.up'] }, payload: { run: run.id, step: 'infer', lane: 1, params: { tag: 'v1' } } });
+
+    const { run: failing } = await s.client.runPipeline('pooled', [{ name: 'f.txt', data: Buffer.from('please FAIL\n').toString('base64') }]);
+    const failed = await ended(s, failing.id, 60_000);
+    expect(failed.state).toBe('failed');
+    const bad = failed.tasks[0]!;
+    expect(failed.reason).toBe(`step infer (input 0), task ${bad.taskId} of pool upper: f.up: the input asks to fail (not retryable)`);
+    expect(failed.jobs.filter((j) => j.step === 2)).toEqual([]);
+    expect(failed.outputs).toBeNull();
+    const dlq = await s.client.listTasks('upper', { dlq: true });
+    expect(dlq.tasks.map((t) => t.id)).toEqual([bad.taskId]);
+  }, 150_000);
+
   it('survives kill -9 of gpuq in the middle of a run: the restarted server finishes it with exactly one output per input', async () => {
     const dataDir = tempDir('gpuq-pipe-data-');
     let s = await server(dataDir);

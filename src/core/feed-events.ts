@@ -46,7 +46,21 @@ export type FeedEventBody =
   | { type: 'pool.started'; pool: string }
   | { type: 'pool.deleted'; pool: string }
   /** A replica's worker said it is ready (once per attempt of the replica job `jobId`, in queue `pool.<name>`). */
-  | { type: 'pool.replica.ready'; pool: string; jobId: number; queue: string; attemptId: number; generation: number };
+  | { type: 'pool.replica.ready'; pool: string; jobId: number; queue: string; attemptId: number; generation: number }
+  /**
+   * A pipeline run ended (ADR 0018): its outcome, the files it published (null unless it succeeded), the on-failure
+   * job it started, and the broker source whose message started it (null for runs started otherwise).
+   */
+  | {
+      type: 'pipeline.run.ended';
+      run: number;
+      pipeline: string;
+      state: 'succeeded' | 'failed' | 'cancelled';
+      reason: string | null;
+      source: string | null;
+      outputs: { from: string; name: string }[] | null;
+      onFailureJobId: number | null;
+    };
 
 export type FeedEventType = FeedEventBody['type'];
 
@@ -64,6 +78,7 @@ export const FEED_EVENT_TYPES: readonly FeedEventType[] = [
   'pool.started',
   'pool.deleted',
   'pool.replica.ready',
+  'pipeline.run.ended',
 ];
 
 

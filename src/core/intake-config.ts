@@ -4,8 +4,9 @@ import type { FieldIssue } from './errors.js';
 
 /**
  * Broker intake and result publishing (ADR 0017): what `gpuq up --intake-config FILE` holds, validated once at
- * start-up and compiled into a frozen object. Sources read job specs from a broker (a Redis Streams consumer
- * group, a NATS JetStream durable pull consumer); sinks publish jobs' final states to a broker.
+ * start-up and compiled into a frozen object. Sources read job specs (or, with `pipeline`, pipeline inputs) from a
+ * broker (a Redis Streams consumer group, a NATS JetStream durable pull consumer); sinks publish jobs' final states
+ * and pipeline runs' ends to a broker.
  *
  * Every option documents its default; a bad file is refused as a whole, each issue naming its field
  * (`sources[1].stream`), and gpuq does not start.
@@ -22,6 +23,15 @@ const natsSubject = z.string().regex(/^[^\s*>]+(\.[^\s*>]+)*$/, 'must be a NATS 
 const maxDeliveries = z.int().min(1).max(1000).default(5);
 /** Messages read (and stored in one transaction) at a time. @default 500 */
 const batchSize = z.int().min(1).max(5000).default(500);
+/**
+ * Each message starts a run of this pipeline (ADR 0018) instead of making a job: the message's JSON is the run's
+ * one input file, named `<stream>-<message id>.json`. The pipeline must exist when a message arrives; a message
+ * for a missing pipeline is dead-lettered with the reason.
+ */
+const pipeline = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a pipeline name (1-63 lowercase letters, digits or "-")')
+  .optional();
 
 export const redisSourceSchema = z.strictObject({
   name,
@@ -32,8 +42,9 @@ export const redisSourceSchema = z.strictObject({
   group: z.string().min(1).max(256).default('gpuq'),
   /** This server's consumer name in the group; only the leader consumes, so one name serves every server. @default "gpuq" */
   consumer: z.string().min(1).max(256).default('gpuq'),
-  /** The entry field holding the job spec (JSON). @default "job" */
+  /** The entry field holding the job spec, or the pipeline input (JSON). @default "job" */
   field: z.string().min(1).max(256).default('job'),
+  pipeline,
   /** Where malformed and undeliverable entries go, with their reason. @default "<stream>.dead" */
   deadLetterStream: z.string().min(1).max(512).optional(),
   batchSize,
@@ -54,6 +65,7 @@ export const natsSourceSchema = z.strictObject({
   consumer: natsName.default('gpuq'),
   /** Only messages on this subject (the consumer's filter subject); all of the stream's without one. */
   subject: natsSubject.optional(),
+  pipeline,
   /** Where malformed and undeliverable messages are published, with their reason. @default "<stream>.dead" */
   deadLetterSubject: natsSubject.optional(),
   batchSize,
@@ -62,7 +74,7 @@ export const natsSourceSchema = z.strictObject({
   maxDeliveries,
 });
 
-/** Which jobs a sink publishes: those that came from a broker source, or every job. */
+/** Which jobs (and pipeline runs) a sink publishes: those that came from a broker source, or all of them. */
 export const SINK_JOBS = ['intake', 'all'] as const;
 export type SinkJobs = (typeof SINK_JOBS)[number];
 

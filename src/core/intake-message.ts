@@ -57,6 +57,34 @@ export function decodeIntakeMessage(body: string | null, origin: MessageOrigin, 
   }
 }
 
+/** A pipeline input from a broker message: the run's one input file (its name and text) and the run's idempotency key. */
+export interface RunInputMessage {
+  name: string;
+  text: string;
+  idempotencyKey: string;
+}
+export type DecodedRunInput = { ok: true; input: RunInputMessage } | { ok: false; reason: string };
+
+/** The input file's name: `<stream>-<message id>.json`, with anything but letters, digits, ".", "_" and "-" made "_". */
+export function runInputName(origin: MessageOrigin): string {
+  return `${origin.stream}-${origin.messageId}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 250) + '.json';
+}
+
+/**
+ * Decodes a message for a source with a `pipeline` (core/intake-config.ts): its body must be JSON (any value); it
+ * becomes the run's input file as sent. The run's key is derived from where the message sits in its broker, so
+ * a redelivered message never starts a second run.
+ */
+export function decodeRunInput(body: string | null, origin: MessageOrigin, field = 'job'): DecodedRunInput {
+  if (body === null) return { ok: false, reason: `malformed: the message has no "${field}" field` };
+  try {
+    JSON.parse(body);
+  } catch (err) {
+    return { ok: false, reason: `malformed: not JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  return { ok: true, input: { name: runInputName(origin), text: body, idempotencyKey: derivedIdempotencyKey(origin) } };
+}
+
 /**
  * What to do with a message, given how many times it has been delivered (this delivery included) and how
  * processing it went:

@@ -15,7 +15,7 @@ const issuesOf = (input: unknown) => {
 describe('pipeline definitions', () => {
   it('fills in every default of the steps\' jobs and of fanOut', () => {
     const spec = parsePipelineSpec({ name: 'etl', outputDir: '/srv/out', steps: [{ name: 'prep', job: { shell: 'tr a-z A-Z' }, fanOut: true }, { name: 'infer', job: { command: ['infer'], gpus: 2 } }] });
-    expect(spec.steps.map((s) => [s.name, s.fanOut, s.job.gpus, s.job.maxAttempts, s.job.queue])).toEqual([
+    expect(spec.steps.map((s) => [s.name, s.fanOut, s.job?.gpus, s.job?.maxAttempts, s.job?.queue])).toEqual([
       ['prep', true, 0, 5, 'default'],
       ['infer', false, 2, 5, 'default'],
     ]);
@@ -47,5 +47,15 @@ describe('pipeline definitions', () => {
       ]),
     );
     expect(issuesOf({ name: 'p', outputDir: '/o', steps: [{ name: 's', job: { command: ['x'] }, extra: 1 }] })).toEqual(['steps.0: unknown field(s) "extra"']);
+  });
+
+  it('takes a step run by a worker pool instead of a job, and refuses a step with both or neither', () => {
+    const spec = parsePipelineSpec({ name: 'p', outputDir: '/o', steps: [{ name: 'infer', pool: { name: 'embed', params: { model: 'm' } }, fanOut: true }] });
+    expect(spec.steps).toEqual([{ name: 'infer', pool: { name: 'embed', params: { model: 'm' } }, fanOut: true }]);
+    const rule = 'a step has either "job" (a job template) or "pool" (a task for a worker pool), not both or neither';
+    expect(issuesOf({ name: 'p', outputDir: '/o', steps: [{ name: 'a', job: { command: ['x'] }, pool: { name: 'embed' } }, { name: 'b' }] })).toEqual([`steps.0.job: ${rule}`, `steps.1.job: ${rule}`]);
+    expect(issuesOf({ name: 'p', outputDir: '/o', steps: [{ name: 'a', pool: { name: 'Bad', extra: 1 } }] })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^steps\.0\.pool\.name: must be 1-63/), 'steps.0.pool: unknown field(s) "extra"']),
+    );
   });
 });

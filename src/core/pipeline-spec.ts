@@ -7,9 +7,10 @@ import { jobSpecSchema, zodIssues, type JobSpec } from './job-spec.js';
  * passed between them through a run directory, and the last step's files published to an output directory.
  * Parsed once, with every default filled in; the store keeps the parsed form.
  *
- * A step is a job template: every field of a job spec but `dependsOn` and `idempotencyKey` (gpuq sets those for
- * each run). `fanOut: true` runs the step once per input file of the run (a lane per input); otherwise once for
- * the run, over everything the step before it wrote.
+ * A step is a job template (`job`: every field of a job spec but `dependsOn` and `idempotencyKey`, which gpuq sets
+ * for each run) or a task for a warm worker pool (`pool`: the pool's name and optional `params` passed to the
+ * worker; ADR 0016). `fanOut: true` runs the step once per input file of the run (a lane per input); otherwise
+ * once for the run, over everything the step before it wrote.
  */
 
 export const PIPELINE_LIMITS = Object.freeze({
@@ -30,13 +31,26 @@ const absolutePath = () =>
 /** A step's job template: a job spec (core/job-spec.ts); dependsOn and idempotencyKey are refused by parsePipelineSpec. */
 const stepJob = jobSpecSchema;
 
-const stepSchema = z.strictObject({
+/** A step run as a task of a warm worker pool: the task's payload says where to read and write (core/pipeline-run.ts). */
+const stepPool = z.strictObject({
   name: z.string().regex(nameRe, NAME_RULE),
-  /** The job each run of the step submits (a job spec without dependsOn and idempotencyKey). */
-  job: stepJob,
-  /** Once per input file of the run (lanes), instead of once for the run. @default false */
-  fanOut: z.boolean().default(false),
+  /** Passed to the worker as the payload's `params`, as given. */
+  params: z.record(z.string(), z.unknown()).optional(),
 });
+
+const stepSchema = z
+  .strictObject({
+    name: z.string().regex(nameRe, NAME_RULE),
+    /** The job each run of the step submits (a job spec without dependsOn and idempotencyKey). */
+    job: stepJob.optional(),
+    /** Or the pool whose worker runs the step, as a task. */
+    pool: stepPool.optional(),
+    /** Once per input file of the run (lanes), instead of once for the run. @default false */
+    fanOut: z.boolean().default(false),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.job === undefined) === (s.pool === undefined)) ctx.addIssue({ code: 'custom', path: ['job'], message: 'a step has either "job" (a job template) or "pool" (a task for a worker pool), not both or neither' });
+  });
 
 const pipelineSchema = z.strictObject({
   name: z.string().regex(nameRe, NAME_RULE),
@@ -50,12 +64,14 @@ const pipelineSchema = z.strictObject({
 
 export type PipelineSpecInput = z.input<typeof pipelineSchema>;
 
-export interface PipelineStep {
+/** A step's pool task: the pool's name and what its worker gets as `params`. */
+export interface PoolStep {
   name: string;
-  /** The parsed job template (core/job-spec.ts), without dependsOn and idempotencyKey. */
-  job: JobSpec;
-  fanOut: boolean;
+  params?: Record<string, unknown>;
 }
+
+/** A step: a job template (parsed, core/job-spec.ts, without dependsOn and idempotencyKey) or a pool task. */
+export type PipelineStep = { name: string; fanOut: boolean } & ({ job: JobSpec; pool?: undefined } | { pool: PoolStep; job?: undefined });
 
 export interface PipelineSpec {
   name: string;
@@ -103,10 +119,17 @@ export function parsePipelineSpec(input: unknown): PipelineSpec {
   return {
     name: r.data.name,
     ...(r.data.description !== undefined ? { description: r.data.description } : {}),
-    steps: r.data.steps.map((s) => ({ name: s.name, job: job(s.job), fanOut: s.fanOut })),
+    steps: r.data.steps.map((s): PipelineStep => (s.pool !== undefined ? { name: s.name, pool: s.pool, fanOut: s.fanOut } : { name: s.name, job: job(s.job!), fanOut: s.fanOut })),
     ...(r.data.onFailure !== undefined ? { onFailure: job(r.data.onFailure) } : {}),
     outputDir: r.data.outputDir,
   };
+}
+
+/** The job templates of a spec (its job steps' and the on-failure job), each with the field path it came from. */
+export function specJobs(spec: PipelineSpec): { path: string; job: JobSpec }[] {
+  const out = spec.steps.flatMap((s, i) => (s.job ? [{ path: `steps.${i}.job`, job: s.job }] : []));
+  if (spec.onFailure) out.push({ path: 'onFailure', job: spec.onFailure });
+  return out;
 }
 
 /** A pipeline or step name's rule, for routes and the CLI. */

@@ -64,6 +64,28 @@ export function announcing(store: StoreMethods, announce: (event: StoreEvent) =>
       publish({ type: 'maintenance' });
     },
     ...announcingPools(store, publish),
+    ...announcingPipelines(store, publish),
+  };
+}
+
+/** Pipeline runs (pipeline-store.ts): their jobs are `work`, their tasks `pool-tasks` of their pools. */
+function announcingPipelines(store: StoreMethods, publish: (event: StoreEvent) => void): Partial<StoreMethods> {
+  const created = (units: readonly { kind: 'job' | 'task'; pool?: string }[]) => {
+    if (units.some((u) => u.kind === 'job')) publish({ type: 'work' });
+    const pools = [...new Set(units.flatMap((u) => (u.kind === 'task' && u.pool !== undefined ? [u.pool] : [])))].sort();
+    if (pools.length > 0) publish({ type: 'pool-tasks', pools });
+  };
+  return {
+    createPipelineRun: async (...args) => {
+      const run = await store.createPipelineRun(...args);
+      if (run) created([...run.jobs.map(() => ({ kind: 'job' as const })), ...run.tasks.map((t) => ({ kind: 'task' as const, pool: t.pool }))]);
+      return run;
+    },
+    advancePipelineRun: async (...args) => {
+      const run = await store.advancePipelineRun(...args);
+      if (run) created(args[1]);
+      return run;
+    },
   };
 }
 

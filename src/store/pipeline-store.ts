@@ -1,12 +1,13 @@
 import type { JobOwner } from '../core/access.js';
-import type { PipelineRun, PipelineRunDetail, PlannedJob, PublishedFile } from '../core/pipeline-run.js';
+import type { PipelineRun, PipelineRunDetail, PlannedUnit, PublishedFile } from '../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec } from '../core/pipeline-spec.js';
 import type { AuditOf } from './access-store.js';
 
 /**
- * The Store's pipelines (migration 0015, ADR 0018): definitions (`pipelines`), runs (`pipeline_runs`) and which
- * job is which step of a run (`pipeline_run_jobs`; the jobs are ordinary rows of `jobs`). Like every Store
- * method, each is one transaction, durable when it resolves.
+ * The Store's pipelines (migrations 0015 and 0019, ADR 0018): definitions (`pipelines`), runs (`pipeline_runs`)
+ * and which job or pool task is which step of a run (`pipeline_run_jobs`, `pipeline_run_tasks`; the jobs and tasks
+ * are ordinary rows of `jobs` and `pool_tasks`). Like every Store method, each is one transaction, durable when it
+ * resolves.
  */
 export interface PipelineStore {
   /** Throws PipelineExistsError when a pipeline of that name exists. */
@@ -17,19 +18,28 @@ export interface PipelineStore {
   listPipelines(): Promise<Pipeline[]>;
 
   /**
-   * Records a run of `pipeline` and submits its jobs, in one transaction: `plan(runId)` gives the jobs in
-   * submission order, each job's dependsOn made of the ids of the planned jobs it waits for. Null (nothing stored)
+   * Records a run of `pipeline` and creates its first units, in one transaction: `plan(runId, spec)` gives the
+   * units to create now in creation order, each job's dependsOn made of the ids of the run's jobs it waits for,
+   * each task submitted to its pool (PoolNotFoundError, PoolStoppedError: nothing stored). Null (nothing stored)
    * when the pipeline does not exist. With `claim` (a directory trigger's claim, trigger-store.ts), the run is
    * recorded as that claim's in the same transaction; ClaimTakenError (nothing stored) when the claim has a run.
    * With `fire` (a schedule's fire, schedule-store.ts), the fire is recorded with the run likewise; FireTakenError
-   * (nothing stored) when that fire has its run.
+   * (nothing stored) when that fire has its run. With `idempotencyKey`, a run stored under that key already is
+   * returned as it is (nothing new stored; its runDir tells it from a new one). `source`: the broker intake source
+   * whose message it is. When the run ends, its pipeline.run.ended feed event is written with the end.
    */
   createPipelineRun(
-    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number; fire?: { schedule: string; at: number } },
-    plan: (runId: number, spec: PipelineSpec) => PlannedJob[],
+    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number; fire?: { schedule: string; at: number }; idempotencyKey?: string; source?: string },
+    plan: (runId: number, spec: PipelineSpec) => PlannedUnit[],
     now: number,
     owner: JobOwner | null,
   ): Promise<PipelineRunDetail | null>;
+  /**
+   * Creates more units of a running run (those after a pool step, core/pipeline-run.ts unitsToCreate), owned by the
+   * run's owner, in one transaction; units the run has (by step and lane) are skipped. Null when the run is not
+   * running. Throws PoolNotFoundError or PoolStoppedError (nothing stored) when a task's pool cannot take it.
+   */
+  advancePipelineRun(id: number, units: PlannedUnit[], now: number): Promise<PipelineRunDetail | null>;
   getPipelineRun(id: number): Promise<PipelineRunDetail | null>;
   /** Newest first; `before`: only runs with a smaller id (paging). */
   listPipelineRuns(filter: { pipeline?: string; before?: number; limit: number }): Promise<PipelineRun[]>;

@@ -36,6 +36,8 @@ export function eventLine(e: FeedEvent | FeedResync): string {
         return `pool ${e.pool} ${e.type.slice(5)}`;
       case 'pool.replica.ready':
         return `pool ${e.pool} replica job ${e.jobId} ready (attempt ${e.attemptId}, generation ${e.generation})`;
+      case 'pipeline.run.ended':
+        return `pipeline ${e.pipeline} run ${e.run} ${e.state}${e.reason ? `: ${e.reason}` : ''}${e.outputs ? ` (${e.outputs.length} output(s))` : ''}${e.source ? ` [from ${e.source}]` : ''}`;
     }
   })();
   return `${String(e.id).padStart(6)}  ${time(e.at)}  ${e.type.padEnd(13)} ${what}`;
@@ -57,7 +59,7 @@ export const eventsCommand: CommandDef = {
   register(cmd: Command) {
     commonOptions(cmd)
       .option('-f, --follow', 'keep printing events as they happen (resumes by itself if the connection breaks)')
-      .option('--type <types>', 'only these types, comma-separated: job.state, job.idle, node.state, node.admin, device.health, maintenance, leader, pool.created, pool.updated, pool.stopped, pool.started, pool.deleted, pool.replica.ready, or job / node / pool')
+      .option('--type <types>', 'only these types, comma-separated: job.state, job.idle, node.state, node.admin, device.health, maintenance, leader, pool.created, pool.updated, pool.stopped, pool.started, pool.deleted, pool.replica.ready, pipeline.run.ended, or job / node / pool / pipeline')
       .option('--job <id>', 'only this job\'s events', (v) => Number(v))
       .option('-q, --queue <queue>', 'only this queue\'s events')
       .option('--after <id>', 'events after this event id (default: the latest --limit; with --follow, from now on)', (v) => Number(v))

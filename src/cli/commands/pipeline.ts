@@ -57,11 +57,15 @@ function describeRun(r: PipelineRunDetail): string[] {
     `  run directory ${r.runDir}`,
     `  inputs ${r.inputs.length === 0 ? '-' : r.inputs.join(', ')}`,
   ];
-  const rows = r.jobs.map((j) => {
-    const step = r.spec.steps[j.step]!;
-    return [step.name, step.fanOut ? `${j.lane} (${r.inputs[j.lane] ?? ''})` : '-', j.jobId, j.state, j.reason ?? ''];
+  const units = [
+    ...r.jobs.map((j) => ({ step: j.step, lane: j.lane, unit: `job ${j.jobId}`, state: j.state as string, reason: j.reason })),
+    ...r.tasks.map((t) => ({ step: t.step, lane: t.lane, unit: `task ${t.taskId} (pool ${t.pool})`, state: t.state ?? 'gone', reason: t.error })),
+  ].sort((a, b) => a.step - b.step || a.lane - b.lane);
+  const rows = units.map((u) => {
+    const step = r.spec.steps[u.step]!;
+    return [step.name, step.fanOut ? `${u.lane} (${r.inputs[u.lane] ?? ''})` : '-', u.unit, u.state, u.reason ?? ''];
   });
-  lines.push(table(['STEP', 'LANE', 'JOB', 'STATE', 'REASON'], rows));
+  lines.push(table(['STEP', 'LANE', 'RUNS AS', 'STATE', 'REASON'], rows));
   if (r.outputs) lines.push(`  outputs in ${r.spec.outputDir}: ${r.outputs.map((o) => o.name).join(', ') || 'none (the last step wrote no file)'}`);
   if (r.onFailureJobId !== null) lines.push(`  on-failure job ${r.onFailureJobId}`);
   return lines;
@@ -69,7 +73,7 @@ function describeRun(r: PipelineRunDetail): string[] {
 
 export const pipelineCommand: CommandDef = {
   name: 'pipeline',
-  summary: 'Pipelines: steps run as jobs linked by dependsOn, files passed through a run directory, outputs published. create, ls, show, delete, run, runs, status',
+  summary: 'Pipelines: steps run as jobs linked by dependsOn or as warm-pool tasks, files passed through a run directory, outputs published. create, ls, show, delete, run, runs, status',
   example: [
     'gpuq pipeline create -f etl.yaml            # steps, fan-out, on-failure job, output directory (operator)',
     'gpuq pipeline run etl --input a.csv --input b.csv --wait',
@@ -103,7 +107,10 @@ export const pipelineCommand: CommandDef = {
           if (o.json) return printJson(res);
           const s = res.pipeline.spec;
           printLine(`pipeline ${s.name}${s.description ? `: ${s.description}` : ''}`);
-          for (const step of s.steps) printLine(`  step ${step.name}${step.fanOut ? ' (once per input)' : ''}: ${step.job.shell ?? (step.job.command ?? []).join(' ')}  gpus ${step.job.gpus}  attempts ${step.job.maxAttempts}`);
+          for (const step of s.steps) {
+            const what = step.job ? `${step.job.shell ?? (step.job.command ?? []).join(' ')}  gpus ${step.job.gpus}  attempts ${step.job.maxAttempts}` : `a task of pool ${step.pool.name}`;
+            printLine(`  step ${step.name}${step.fanOut ? ' (once per input)' : ''}: ${what}`);
+          }
           if (s.onFailure) printLine(`  on failure: ${s.onFailure.shell ?? (s.onFailure.command ?? []).join(' ')}`);
           printLine(`  outputs to ${s.outputDir}`);
           if (res.runs.length > 0) printLine(table(RUN_HEADERS, res.runs.map((r) => runLine(r))));
@@ -129,7 +136,7 @@ export const pipelineCommand: CommandDef = {
         runAction(async () => {
           const client = clientFor(o);
           let { run } = await client.runPipeline(name, await inputsOf(o.input ?? [], o.upload === true));
-          if (!o.json) printLine(`run ${run.id} of pipeline ${name} started: ${run.jobs.length} job(s)`);
+          if (!o.json) printLine(`run ${run.id} of pipeline ${name} started: ${run.jobs.length} job(s)${run.tasks.length > 0 ? `, ${run.tasks.length} pool task(s)` : ''}`);
           if (o.wait) run = await waitForRun(client, run.id);
           if (o.json) printJson({ run });
           else if (o.wait) for (const l of describeRun(run)) printLine(l);

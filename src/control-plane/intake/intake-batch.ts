@@ -1,9 +1,9 @@
 import { GpuqError } from '../../core/errors.js';
 import type { JobSpec } from '../../core/job-spec.js';
-import { decideDelivery, decodeIntakeMessage, overDeliveryLimit, type DeliveryDecision, type DeliveryOutcome, type MessageOrigin } from '../../core/intake-message.js';
+import { decideDelivery, decodeIntakeMessage, decodeRunInput, overDeliveryLimit, type DeliveryDecision, type DeliveryOutcome, type MessageOrigin, type RunInputMessage } from '../../core/intake-message.js';
 
-/** Errors that refuse a spec for good: sending it again changes nothing. */
-const PERMANENT = new Set(['VALIDATION_FAILED', 'UNSCHEDULABLE']);
+/** Errors that refuse a spec or a run for good: sending it again changes nothing. */
+const PERMANENT = new Set(['VALIDATION_FAILED', 'UNSCHEDULABLE', 'PIPELINE_NOT_FOUND', 'POOL_NOT_FOUND', 'POOL_STOPPED']);
 
 /**
  * Stores job specs from a broker and says, for each, how it went (core/intake-message.ts decideDelivery takes it
@@ -49,19 +49,59 @@ export interface Delivery {
   deliveries: number;
 }
 
-/** What each delivery of a batch comes to, in order: decode, dead-letter what must be, store the rest in one transaction. */
-export async function decideBatch(batch: readonly Delivery[], options: { field: string; maxDeliveries: number; submit: (specs: JobSpec[]) => Promise<unknown> }): Promise<DeliveryDecision[]> {
+/** How a source turns deliveries into work: decodes each (or says why it is dead), then stores the decoded ones. */
+export interface BatchHandler<T> {
+  decode(d: Delivery): { ok: true; item: T } | { ok: false; reason: string };
+  /** One outcome per item, in order; resolves only after what was stored is durable. */
+  store(items: T[]): Promise<DeliveryOutcome[]>;
+}
+
+/** A job per message: the field holds a job spec; the batch is stored in one transaction (storeSpecs). */
+export function jobHandler(field: string, submit: (specs: JobSpec[]) => Promise<unknown>): BatchHandler<JobSpec> {
+  return {
+    decode: (d) => {
+      const decoded = decodeIntakeMessage(d.body, d.origin, field);
+      return decoded.ok ? { ok: true, item: decoded.spec } : decoded;
+    },
+    store: (specs) => storeSpecs(submit, specs),
+  };
+}
+
+/** A pipeline run per message (a source with `pipeline`): each run started in its own transaction, once per message key. */
+export function runHandler(field: string, startRun: (input: RunInputMessage) => Promise<unknown>): BatchHandler<RunInputMessage> {
+  return {
+    decode: (d) => {
+      const decoded = decodeRunInput(d.body, d.origin, field);
+      return decoded.ok ? { ok: true, item: decoded.input } : decoded;
+    },
+    store: async (inputs) => {
+      const out: DeliveryOutcome[] = [];
+      for (const input of inputs) {
+        try {
+          await startRun(input);
+          out.push({ kind: 'stored' });
+        } catch (err) {
+          out.push(outcomeOf(err));
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/** What each delivery of a batch comes to, in order: decode, dead-letter what must be, store the rest. */
+export async function decideBatch<T>(batch: readonly Delivery[], options: { maxDeliveries: number; handler: BatchHandler<T> }): Promise<DeliveryDecision[]> {
   const decisions: (DeliveryDecision | null)[] = [];
-  const toStore: { index: number; spec: JobSpec }[] = [];
+  const toStore: { index: number; item: T }[] = [];
   batch.forEach((d, index) => {
     const over = overDeliveryLimit(d.deliveries, options.maxDeliveries);
     if (over !== null) return void decisions.push({ action: 'dead-letter', reason: over });
-    const decoded = decodeIntakeMessage(d.body, d.origin, options.field);
+    const decoded = options.handler.decode(d);
     if (!decoded.ok) return void decisions.push({ action: 'dead-letter', reason: decoded.reason });
     decisions.push(null);
-    toStore.push({ index, spec: decoded.spec });
+    toStore.push({ index, item: decoded.item });
   });
-  const outcomes = await storeSpecs(options.submit, toStore.map((s) => s.spec));
+  const outcomes = toStore.length === 0 ? [] : await options.handler.store(toStore.map((s) => s.item));
   toStore.forEach((s, i) => {
     decisions[s.index] = decideDelivery(outcomes[i]!, batch[s.index]!.deliveries, options.maxDeliveries);
   });

@@ -6,6 +6,7 @@ import { ValidationError } from '../../core/errors.js';
 import type { IntakePauses } from '../../store/intake-store.js';
 import type { Store } from '../../store/store.js';
 import type { ControlPlane } from '../control-plane.js';
+import type { PipelineService } from '../pipelines/pipeline-service.js';
 import type { Metrics } from '../metrics.js';
 import { IntakeMetrics } from './intake-metrics.js';
 import type { IntakeSource, SourceContext, SourceStatus } from './intake-source.js';
@@ -44,6 +45,7 @@ export class IntakeService {
     config: IntakeConfig,
     private readonly store: Store,
     private readonly controlPlane: ControlPlane,
+    private readonly pipelines: Pick<PipelineService, 'start'>,
     private readonly clock: Clock,
     metrics: Metrics,
     private readonly log: Logger,
@@ -51,6 +53,7 @@ export class IntakeService {
     this.metrics = new IntakeMetrics(metrics.registry);
     this.sources = config.sources.map((s) => (s.kind === 'redis' ? new RedisSource(s) : new NatsSource(s)));
     this.sinks = config.sinks.map((s) => new ResultSink(s, store, this.metrics, log.child({ sink: s.name })));
+    this.metrics.zero(config.sources.map((s) => s.name), config.sinks.map((s) => s.name));
   }
 
   get configured(): boolean {
@@ -144,6 +147,8 @@ export class IntakeService {
           this.waiters.add(done);
         }),
       submit: (specs) => this.controlPlane.submitParsed(specs, null),
+      // Owned by nobody, like the jobs of broker messages: a run per message key, its source recorded.
+      startRun: (pipeline, input) => this.pipelines.start(pipeline, [{ name: input.name, data: Buffer.from(input.text).toString('base64') }], null, { idempotencyKey: input.idempotencyKey, source: name }),
       metrics: this.metrics,
       log: this.log.child({ source: name }),
     };

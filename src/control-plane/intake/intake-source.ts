@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
+import type { IntakeSourceConfig } from '../../core/intake-config.js';
 import type { JobSpec } from '../../core/job-spec.js';
+import type { DeliveryDecision, RunInputMessage } from '../../core/intake-message.js';
+import { decideBatch, jobHandler, runHandler, type Delivery } from './intake-batch.js';
 import type { IntakeMetrics } from './intake-metrics.js';
 
 /** What a broker source needs from the intake service (intake-service.ts). */
@@ -10,8 +13,18 @@ export interface SourceContext {
   waitForChange(ms: number): Promise<void>;
   /** ControlPlane.submitParsed for a batch of parsed specs (resolves after the commit). */
   submit(specs: JobSpec[]): Promise<unknown>;
+  /** Starts a run of `pipeline` over one message's input (resolves after the commit; once per message key). */
+  startRun(pipeline: string, input: RunInputMessage): Promise<unknown>;
   metrics: IntakeMetrics;
   log: Logger;
+}
+
+/** What each delivery of a batch comes to, as jobs or, with the source's `pipeline`, as runs; `field`: where a message holds its spec or input. */
+export function decideDeliveries(config: IntakeSourceConfig, field: string, ctx: SourceContext, batch: readonly Delivery[]): Promise<DeliveryDecision[]> {
+  const pipeline = config.pipeline;
+  const { maxDeliveries } = config;
+  if (pipeline !== undefined) return decideBatch(batch, { maxDeliveries, handler: runHandler(field, (input) => ctx.startRun(pipeline, input)) });
+  return decideBatch(batch, { maxDeliveries, handler: jobHandler(field, (specs) => ctx.submit(specs)) });
 }
 
 /** A source's state, as the API shows it. */

@@ -1,7 +1,7 @@
 import { AckPolicy, connect, DeliverPolicy, headers, type Consumer, type JsMsg, type NatsConnection } from 'nats';
 import type { NatsSourceConfig } from '../../core/intake-config.js';
-import { decideBatch, deadLetterKind, type Delivery } from './intake-batch.js';
-import type { IntakeSource, SourceContext } from './intake-source.js';
+import { deadLetterKind, type Delivery } from './intake-batch.js';
+import { decideDeliveries, type IntakeSource, type SourceContext } from './intake-source.js';
 
 /**
  * A NATS JetStream source (ADR 0017): a durable pull consumer (explicit acks, ack_wait = ackWaitMs, created when
@@ -127,7 +127,7 @@ export class NatsSource implements IntakeSource {
     const deliveries: Delivery[] = batch.map((m) => ({ origin: { source: this.name, broker: 'nats', stream: c.stream, messageId: String(m.seq) }, body: m.string(), deliveries: m.info.redeliveryCount }));
     this.counts.received += batch.length;
     ctx.metrics.received.inc({ source: this.name }, batch.length);
-    const decisions = await decideBatch(deliveries, { field: 'job', maxDeliveries: c.maxDeliveries, submit: (specs) => ctx.submit(specs) });
+    const decisions = await decideDeliveries(c, 'job', ctx, deliveries);
     const nc = this.nc!;
     const dead: Promise<unknown>[] = [];
     let acked = 0;

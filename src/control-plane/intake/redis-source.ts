@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { RedisSourceConfig } from '../../core/intake-config.js';
-import { decideBatch, deadLetterKind, type Delivery } from './intake-batch.js';
-import type { IntakeSource, SourceContext } from './intake-source.js';
+import { deadLetterKind, type Delivery } from './intake-batch.js';
+import { decideDeliveries, type IntakeSource, type SourceContext } from './intake-source.js';
 
 type Entry = [id: string, fields: string[] | null];
 
@@ -153,7 +153,7 @@ export class RedisSource implements IntakeSource {
     const deliveries: Delivery[] = entries.map(([id, fields]) => ({ origin: { source: this.name, broker: 'redis', stream: c.stream, messageId: id }, body: fieldOf(fields, c.field), deliveries: counts.get(id) ?? 1 }));
     this.counts.received += entries.length;
     ctx.metrics.received.inc({ source: this.name }, entries.length);
-    const decisions = await decideBatch(deliveries, { field: c.field, maxDeliveries: c.maxDeliveries, submit: (specs) => ctx.submit(specs) });
+    const decisions = await decideDeliveries(c, c.field, ctx, deliveries);
     const ack: string[] = [];
     const multi = this.writer!.multi();
     let dead = 0;

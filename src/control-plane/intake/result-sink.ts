@@ -12,6 +12,7 @@ const PAGE = 1000;
 
 /** What a sink publishes for one job's final state: JSON, one message per final transition. */
 export interface PublishedFinalState {
+  kind: 'job';
   jobId: number;
   name: string;
   queue: string;
@@ -26,9 +27,29 @@ export interface PublishedFinalState {
   result: unknown;
 }
 
+/** What a sink publishes when a pipeline run ends (ADR 0018): one message per run. */
+export interface PublishedRunEnd {
+  kind: 'pipeline-run';
+  runId: number;
+  pipeline: string;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  reason: string | null;
+  /** The names of the files the run published in its pipeline's output directory (empty unless it succeeded). */
+  outputs: string[];
+  onFailureJobId: number | null;
+  at: number;
+  feedId: number;
+  /** The intake source whose message started the run; null for runs started otherwise. */
+  source: string | null;
+}
+
+type JobStateEvent = Extract<FeedEvent, { type: 'job.state' }>;
+type RunEndedEvent = Extract<FeedEvent, { type: 'pipeline.run.ended' }>;
+
 /**
  * A result sink (ADR 0017): follows the event feed from its cursor in the store, publishes each final job state
- * (succeeded, failed into the DLQ, cancelled) of the jobs it covers, then advances the cursor, durably. Publish
+ * (succeeded, failed into the DLQ, cancelled) of the jobs it covers and each end of the pipeline runs it covers
+ * (those started from a broker message, or all with `jobs: all`), then advances the cursor, durably. Publish
  * before advance: after a crash the last page is published again (at least once, each message carrying its feed
  * id), and a sink that was down catches up from the feed (kept --event-retention-hours, 24 by default), so no
  * final state is missed while it is away for less than that. Runs only on the leader.
@@ -84,9 +105,15 @@ export class ResultSink {
     while (this.running) {
       try {
         this.cursor ??= (await this.store.getSinkCursors())[this.name] ?? 0;
-        const read = await this.store.readFeed(this.cursor, { types: ['job.state'] }, PAGE);
-        const finals = read.events.filter((e): e is Extract<FeedEvent, { type: 'job.state' }> => e.type === 'job.state' && FINAL.has(e.to) && (this.config.jobs === 'all' || e.labels[INTAKE_LABEL] !== undefined));
-        if (finals.length > 0) await this.publish(await Promise.all(finals.map((e) => this.message(e))));
+        const read = await this.store.readFeed(this.cursor, { types: ['job.state', 'pipeline.run.ended'] }, PAGE);
+        const all = this.config.jobs === 'all';
+        const covered = read.events.filter(
+          (e): e is JobStateEvent | RunEndedEvent =>
+            (e.type === 'job.state' && FINAL.has(e.to) && (all || e.labels[INTAKE_LABEL] !== undefined)) || (e.type === 'pipeline.run.ended' && (all || e.source !== null)),
+        );
+        // Before publishing: a sink whose broker is down shows how far it falls behind, not its last good value.
+        this.metrics.sinkBehind.set({ sink: this.name }, Math.max(0, read.headId - this.cursor));
+        if (covered.length > 0) await this.publish(await Promise.all(covered.map((e) => (e.type === 'job.state' ? this.message(e) : runMessage(e)))));
         const next = read.events.length < PAGE ? Math.max(this.cursor, read.headId) : read.events[read.events.length - 1]!.id;
         this.metrics.sinkBehind.set({ sink: this.name }, Math.max(0, read.headId - next));
         if (next !== this.cursor) {
@@ -104,17 +131,20 @@ export class ResultSink {
     }
   }
 
-  private async message(e: Extract<FeedEvent, { type: 'job.state' }>): Promise<PublishedFinalState> {
+  private async message(e: JobStateEvent): Promise<PublishedFinalState> {
     const output = e.to === 'succeeded' ? await this.store.getJobOutput(e.jobId) : null;
-    return { jobId: e.jobId, name: e.name, queue: e.queue, state: e.to, reason: e.reason, at: e.at, feedId: e.id, source: e.labels[INTAKE_LABEL] ?? null, result: output?.result ?? null };
+    return { kind: 'job', jobId: e.jobId, name: e.name, queue: e.queue, state: e.to, reason: e.reason, at: e.at, feedId: e.id, source: e.labels[INTAKE_LABEL] ?? null, result: output?.result ?? null };
   }
 
-  private async publish(messages: PublishedFinalState[]): Promise<void> {
+  private async publish(messages: (PublishedFinalState | PublishedRunEnd)[]): Promise<void> {
     const c = this.config;
     if (c.kind === 'redis') {
       this.redis ??= new Redis(c.url, { maxRetriesPerRequest: 1 });
       const pipeline = this.redis.pipeline();
-      for (const m of messages) pipeline.xadd(c.stream, '*', 'jobId', String(m.jobId), 'state', m.state, 'feedId', String(m.feedId), 'final', JSON.stringify(m));
+      for (const m of messages) {
+        const id = m.kind === 'job' ? ['jobId', String(m.jobId)] : ['runId', String(m.runId)];
+        pipeline.xadd(c.stream, '*', ...id, 'state', m.state, 'feedId', String(m.feedId), 'final', JSON.stringify(m));
+      }
       const results = await pipeline.exec();
       const failed = results?.find(([err]) => err !== null);
       if (failed) throw failed[0] as Error;
@@ -122,7 +152,7 @@ export class ResultSink {
       this.nats ??= await connect({ servers: [...c.servers], name: `gpuq-sink-${this.name}`, maxReconnectAttempts: -1 });
       const js = this.nats.jetstream();
       // JetStream acknowledges each publish; msgID lets the stream drop a republish after a crash (within its duplicate window).
-      await Promise.all(messages.map((m) => js.publish(c.subject, JSON.stringify(m), { msgID: `gpuq-${m.jobId}-${m.feedId}` })));
+      await Promise.all(messages.map((m) => js.publish(c.subject, JSON.stringify(m), { msgID: m.kind === 'job' ? `gpuq-${m.jobId}-${m.feedId}` : `gpuq-run-${m.runId}-${m.feedId}` })));
     }
     this.published += messages.length;
     this.metrics.published.inc({ sink: this.name }, messages.length);
@@ -138,4 +168,8 @@ export class ResultSink {
       this.wakeUp = done;
     });
   }
+}
+
+function runMessage(e: RunEndedEvent): PublishedRunEnd {
+  return { kind: 'pipeline-run', runId: e.run, pipeline: e.pipeline, state: e.state, reason: e.reason, outputs: (e.outputs ?? []).map((o) => o.name), onFailureJobId: e.onFailureJobId, at: e.at, feedId: e.id, source: e.source };
 }

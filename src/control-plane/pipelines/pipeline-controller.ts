@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type client from 'prom-client';
 import type { Clock } from '../../core/clock.js';
-import { lanesOf, onFailureJob, runLayout, runOutcome, type PipelineRunDetail } from '../../core/pipeline-run.js';
+import { PoolNotFoundError, PoolStoppedError } from '../../core/errors.js';
+import { lanesOf, onFailureJob, planRun, runLayout, runOutcome, unitsToCreate, type PipelineRunDetail } from '../../core/pipeline-run.js';
 import type { Store } from '../../store/store.js';
 import type { ControlPlane } from '../control-plane.js';
 import { SerialLoop } from '../serial-loop.js';
@@ -69,10 +70,28 @@ export class PipelineController {
     }
   }
 
-  private async follow(run: PipelineRunDetail): Promise<void> {
-    const outcome = runOutcome(run.spec, run.jobs);
-    if (outcome.state === 'running') return;
-    const layout = runLayout(run.runDir);
+  private async follow(started: PipelineRunDetail): Promise<void> {
+    const layout = runLayout(started.runDir);
+    const plan = planRun(started.spec, started.id, layout, started.inputs);
+    let run = started;
+    let refused: string | null = null;
+    const next = unitsToCreate(plan, run);
+    if (next.length > 0) {
+      try {
+        run = (await this.store.advancePipelineRun(run.id, next, this.clock.now())) ?? run;
+      } catch (err) {
+        // The pool of the next step is gone or stopped: the run cannot go on (a trigger's file goes to failed/).
+        if (!(err instanceof PoolNotFoundError || err instanceof PoolStoppedError)) throw err;
+        const unit = next.find((u) => u.kind === 'task' && u.pool === err.pool);
+        refused = `step ${unit ? run.spec.steps[unit.step]!.name : '?'}: ${err.message}`;
+      }
+    }
+    const computed = runOutcome(run.spec, run, plan.length);
+    if (computed.state === 'running') return;
+    let outcome: { state: 'succeeded' | 'failed' | 'cancelled'; reason: string | null };
+    if (computed.state !== 'pending') outcome = { state: computed.state, reason: computed.reason };
+    else if (refused !== null) outcome = { state: 'failed', reason: refused };
+    else return;
     let onFailureJobId: number | null = null;
     if (outcome.state === 'succeeded') {
       const last = run.spec.steps.length - 1;

@@ -3,14 +3,14 @@ import { z } from 'zod';
 import type { JobOwner } from '../../core/access.js';
 import type { Clock } from '../../core/clock.js';
 import { DrainingError, GpuqError, PipelineNotFoundError, PipelineRunNotFoundError, ValidationError } from '../../core/errors.js';
-import { planRunJobs, runInputProblem, runLayout, type PipelineRun, type PipelineRunDetail } from '../../core/pipeline-run.js';
-import { parsePipelineSpec, PIPELINE_LIMITS, type Pipeline } from '../../core/pipeline-spec.js';
+import { planRun, runInputProblem, runLayout, unitsToCreate, type PipelineRun, type PipelineRunDetail } from '../../core/pipeline-run.js';
+import { parsePipelineSpec, PIPELINE_LIMITS, specJobs, type Pipeline, type PipelineSpec } from '../../core/pipeline-spec.js';
 import type { MaintenanceMode } from '../../core/types.js';
 import type { AuditOf } from '../../store/access-store.js';
 import type { Store } from '../../store/store.js';
 import type { ControlPlane } from '../control-plane.js';
 import { parseRequest } from '../request-schemas.js';
-import { checkInputs, newRunDir, prepareRunDir, type RunInput } from './run-files.js';
+import { checkInputs, newRunDir, prepareRunDir, removeRunDir, type RunInput } from './run-files.js';
 
 const runBody = z.strictObject({
   inputs: z
@@ -22,6 +22,14 @@ const runBody = z.strictObject({
     .max(PIPELINE_LIMITS.maxInputs, `at most ${PIPELINE_LIMITS.maxInputs} inputs per run`)
     .default([]),
 });
+
+/** What a run was started for: a trigger's claim, a schedule's fire, a broker message (its key and source). */
+export interface RunOrigin {
+  claim?: number;
+  fire?: { schedule: string; at: number };
+  idempotencyKey?: string;
+  source?: string;
+}
 
 export interface PipelineServiceDeps {
   store: Store;
@@ -45,7 +53,12 @@ export class PipelineService {
 
   async create(input: unknown, audit?: AuditOf<Pipeline>): Promise<Pipeline> {
     const spec = parsePipelineSpec(input);
-    await this.deps.controlPlane.checkPlaceable([...spec.steps.map((s) => s.job), ...(spec.onFailure ? [spec.onFailure] : [])], (i) => (i < spec.steps.length ? `steps.${i}.job: ` : 'onFailure: '));
+    const jobs = specJobs(spec);
+    await this.deps.controlPlane.checkPlaceable(
+      jobs.map((j) => j.job),
+      (i) => `${jobs[i]!.path}: `,
+    );
+    await this.checkPools(spec);
     const pipeline = await this.deps.store.createPipeline(spec, this.deps.clock.now(), audit);
     this.deps.log.info({ pipeline: pipeline.name, steps: spec.steps.length }, 'pipeline created');
     return pipeline;
@@ -72,36 +85,61 @@ export class PipelineService {
   }
 
   /**
-   * `claim`: a directory trigger's claim this run is for (recorded with the run, once: CLAIM_TAKEN otherwise);
-   * `fire`: a schedule's fire this run is for (likewise: FIRE_TAKEN otherwise).
+   * `origin.claim`: a directory trigger's claim this run is for (recorded with the run, once: CLAIM_TAKEN
+   * otherwise); `origin.fire`: a schedule's fire this run is for (likewise: FIRE_TAKEN otherwise);
+   * `origin.idempotencyKey`: a broker message's key (a run stored under it is returned, and nothing new started).
    */
-  async start(name: string, inputs: RunInput[], owner: JobOwner | null, claim?: number, fire?: { schedule: string; at: number }): Promise<PipelineRunDetail> {
+  async start(name: string, inputs: RunInput[], owner: JobOwner | null, origin: RunOrigin = {}): Promise<PipelineRunDetail> {
     if (this.deps.maintenance() === 'drain') throw new DrainingError();
     const { spec } = await this.pipeline(name);
     const names = await checkInputs(inputs);
     const problem = runInputProblem(spec, names);
     if (problem !== null) throw new ValidationError([{ path: 'inputs', message: problem }]);
-    await this.deps.controlPlane.checkPlaceable(spec.steps.map((s) => s.job), (i) => `step ${spec.steps[i]!.name}: `);
+    const jobs = spec.steps.flatMap((s) => (s.job ? [{ step: s.name, job: s.job }] : []));
+    await this.deps.controlPlane.checkPlaceable(
+      jobs.map((j) => j.job),
+      (i) => `step ${jobs[i]!.step}: `,
+    );
     const now = this.deps.clock.now();
     const layout = runLayout(newRunDir(this.deps.pipelinesDir, name, now));
-    // The directories each job writes depend on the steps and lanes only: laid out before the run exists.
-    const outputDirs = planRunJobs(spec, 0, layout, names).map((p) => p.outputDir);
+    // The directories each unit writes depend on the steps and lanes only: laid out before the run exists.
+    const outputDirs = planRun(spec, 0, layout, names).map((p) => p.outputDir);
     await prepareRunDir(layout, inputs, names, outputDirs);
     const run = await this.deps.store.createPipelineRun(
-      { pipeline: name, runDir: layout.runDir, inputs: names, ...(claim !== undefined ? { claim } : {}), ...(fire !== undefined ? { fire } : {}) },
+      { pipeline: name, runDir: layout.runDir, inputs: names, ...origin },
       (runId, stored) => {
         // Deleted and defined anew since it was read: the directories laid out may not be the new steps'.
         if (JSON.stringify(stored) !== JSON.stringify(spec)) throw new GpuqError('PIPELINE_NOT_FOUND', `pipeline "${name}" was redefined while the run was starting: start it again`);
-        return planRunJobs(stored, runId, layout, names);
+        return unitsToCreate(planRun(stored, runId, layout, names), { jobs: [], tasks: [] });
       },
       now,
       owner,
-    );
-    if (!run) throw new PipelineNotFoundError(name);
+    ).catch(async (err: unknown) => {
+      await removeRunDir(layout.runDir);
+      throw err;
+    });
+    if (!run) {
+      await removeRunDir(layout.runDir);
+      throw new PipelineNotFoundError(name);
+    }
+    // Started before under this key: the directory laid out for this call is nobody's.
+    if (run.runDir !== layout.runDir) {
+      await removeRunDir(layout.runDir);
+      return run;
+    }
     this.deps.controlPlane.onWork();
     this.deps.runStarted();
     this.deps.log.info({ pipeline: name, run: run.id, jobs: run.jobs.length, inputs: names.length }, 'pipeline run started');
     return run;
+  }
+
+  /** A pool step names a pool that exists (its replicas' placement is the pool's own check, at its creation). */
+  private async checkPools(spec: PipelineSpec): Promise<void> {
+    const issues: { path: string; message: string }[] = [];
+    for (const [i, s] of spec.steps.entries()) {
+      if (s.pool && !(await this.deps.store.getPool(s.pool.name))) issues.push({ path: `steps.${i}.pool.name`, message: `pool "${s.pool.name}" does not exist (create it first: gpuq pool create)` });
+    }
+    if (issues.length > 0) throw new ValidationError(issues);
   }
 
   async getRun(id: number): Promise<PipelineRunDetail> {

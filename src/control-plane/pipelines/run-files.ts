@@ -72,6 +72,11 @@ export async function prepareRunDir(layout: RunLayout, inputs: readonly RunInput
   for (const dir of outputDirs) await fs.mkdir(dir, { recursive: true });
 }
 
+/** Removes a run directory no stored run names (its run was refused, or started before under the same key). */
+export async function removeRunDir(runDir: string): Promise<void> {
+  await fs.rm(runDir, { recursive: true, force: true });
+}
+
 /** The regular files the jobs of the last step wrote (in their output directories, top level), in lane order then by name. */
 export async function finalFiles(dirs: readonly string[]): Promise<string[]> {
   const out: string[] = [];

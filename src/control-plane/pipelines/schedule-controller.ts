@@ -81,7 +81,7 @@ export class ScheduleController {
         jobId = out!.job.id;
       } else {
         try {
-          runId = (await this.pipelines.start(target.pipeline, [], null, undefined, { schedule: s.name, at })).id;
+          runId = (await this.pipelines.start(target.pipeline, [], null, { fire: { schedule: s.name, at } })).id;
         } catch (err) {
           if (!(err instanceof GpuqError && err.code === 'FIRE_TAKEN')) throw err;
         }

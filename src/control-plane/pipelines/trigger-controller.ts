@@ -100,7 +100,7 @@ export class TriggerController {
     }
     if (this.maintenance() !== 'normal') return;
     try {
-      const run = await this.pipelines.start(t.spec.pipeline, [{ path: processing, name: c.file }], null, c.id);
+      const run = await this.pipelines.start(t.spec.pipeline, [{ path: processing, name: c.file }], null, { claim: c.id });
       this.log.info({ trigger: t.name, file: c.file, run: run.id }, 'file claimed: run started');
     } catch (err) {
       if (err instanceof GpuqError && err.code === 'CLAIM_TAKEN') return;

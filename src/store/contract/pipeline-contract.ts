@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../core/access.js';
-import { planRunJobs, runLayout } from '../../core/pipeline-run.js';
+import { planRun, runLayout, unitsToCreate, type PipelineRunDetail } from '../../core/pipeline-run.js';
 import { parsePipelineSpec, type PipelineSpecInput } from '../../core/pipeline-spec.js';
 import type { ContractContext } from './contract-context.js';
 import { end, failToDlq, node, SUCCEEDED, start, T0 } from './fixtures.js';
+import { poolSpec } from './pool-fixtures.js';
 
 /** Pipelines (pipeline-store.ts): definitions, runs created with all their jobs at once, their jobs' states, outputs and ends. */
 export function pipelineContract(ctx: ContractContext): void {
@@ -19,7 +20,7 @@ export function pipelineContract(ctx: ContractContext): void {
       ],
       ...over,
     });
-  const plan = (runDir: string, inputs: string[]) => (runId: number, s: ReturnType<typeof spec>) => planRunJobs(s, runId, runLayout(runDir), inputs);
+  const plan = (runDir: string, inputs: string[]) => (runId: number, s: ReturnType<typeof spec>) => planRun(s, runId, runLayout(runDir), inputs);
 
   describe('pipeline definitions', () => {
     it('creates, reads, lists and deletes pipelines, audited; refuses a second of a name', async () => {
@@ -98,6 +99,64 @@ export function pipelineContract(ctx: ContractContext): void {
       expect(await ctx.store.endPipelineRun(r1!.id, { state: 'failed', reason: 'late', onFailureJobId: 9 }, T0 + 4)).toBe(false);
       expect(await ctx.store.getPipelineRun(r1!.id)).toMatchObject({ state: 'succeeded', reason: null, endedAt: T0 + 3, outputs: [{ name: 'x' }] });
       expect((await ctx.store.runningPipelineRuns()).map((r) => r.id)).toEqual([r2!.id, r3!.id]);
+    });
+
+    it('creates a pool step as tasks, the jobs after it later (advancePipelineRun), each unit once; a run key starts one run', async () => {
+      await ctx.store.upsertNode(node('n1', 1));
+      await ctx.store.createPool(poolSpec('embed'), T0);
+      const steps = [
+        { name: 'infer', pool: { name: 'embed', params: { model: 'm1' } }, fanOut: true },
+        { name: 'merge', job: { command: ['merge'] } },
+        { name: 'report', job: { command: ['report'] }, fanOut: true },
+      ];
+      await ctx.store.createPipeline(spec('pooled', { steps }), T0);
+      const inputs = ['a.csv', 'b.csv'];
+      const layout = runLayout('/runs/p1');
+      const first = (runId: number, s: ReturnType<typeof spec>) => unitsToCreate(planRun(s, runId, layout, inputs), { jobs: [], tasks: [] });
+      const owner = { name: 'alice', tokenId: 'tok-1' };
+      const run = (await ctx.store.createPipelineRun({ pipeline: 'pooled', runDir: '/runs/p1', inputs, idempotencyKey: 'msg-1' }, first, T0 + 1, owner))!;
+      expect(run.jobs).toEqual([]);
+      expect(run.tasks.map((t) => [t.step, t.lane, t.pool, t.state])).toEqual([
+        [0, 0, 'embed', 'queued'],
+        [0, 1, 'embed', 'queued'],
+      ]);
+      const [task] = await ctx.store.getTasks('embed', [run.tasks[1]!.taskId]);
+      expect(task).toMatchObject({ idempotencyKey: `pipeline-run:${run.id}:0:1`, payload: { pipeline: 'pooled', run: run.id, step: 'infer', lane: 1, input: '/runs/p1/inputs/1/b.csv', outputDir: '/runs/p1/steps/infer/1', params: { model: 'm1' } } });
+
+      // The same key again: the stored run, nothing new.
+      const again = await ctx.store.createPipelineRun({ pipeline: 'pooled', runDir: '/runs/p2', inputs, idempotencyKey: 'msg-1' }, first, T0 + 2, owner);
+      expect(again).toEqual(run);
+      expect((await ctx.store.listPipelineRuns({ limit: 10 })).map((r) => r.id)).toEqual([run.id]);
+
+      // The stage after the tasks (what the controller asks for once they succeeded): jobs owned by the run's owner.
+      const plan = planRun(run.spec, run.id, layout, inputs);
+      const later = plan.filter((u) => u.step > 0);
+      const advanced = (await ctx.store.advancePipelineRun(run.id, later, T0 + 3))!;
+      expect(advanced.jobs.map((j) => [j.step, j.lane, j.state])).toEqual([
+        [1, 0, 'queued'],
+        [2, 0, 'queued'],
+        [2, 1, 'queued'],
+      ]);
+      const jobId = (r: PipelineRunDetail, step: number, lane: number) => r.jobs.find((j) => j.step === step && j.lane === lane)!.jobId;
+      expect((await ctx.store.getJob(jobId(advanced, 2, 1)))!.spec.dependsOn).toEqual([jobId(advanced, 1, 0)]);
+      expect((await ctx.store.getJob(jobId(advanced, 1, 0)))!.owner).toBe('alice');
+      // Asked again (a new leader repeating the pass): nothing twice.
+      expect(await ctx.store.advancePipelineRun(run.id, plan, T0 + 4)).toEqual(advanced);
+      expect((await ctx.store.listTasks('embed', {}, { limit: 10 })).items).toHaveLength(2);
+      expect((await ctx.store.runningPipelineRuns()).find((r) => r.id === run.id)).toEqual(advanced);
+      await ctx.store.endPipelineRun(run.id, { state: 'cancelled', reason: 'test', onFailureJobId: null }, T0 + 5);
+      expect(await ctx.store.advancePipelineRun(run.id, later, T0 + 6)).toBeNull();
+    });
+
+    it('stores nothing of a run whose pool step names a missing or stopped pool', async () => {
+      await ctx.store.createPool(poolSpec('embed'), T0);
+      await ctx.store.createPipeline(spec('pooled', { steps: [{ name: 'infer', pool: { name: 'embed' } }] }), T0);
+      const first = (runId: number, s: ReturnType<typeof spec>) => planRun(s, runId, runLayout('/r'), []);
+      await ctx.store.setPoolState(['embed'], 'stopped', T0 + 1);
+      await expect(ctx.store.createPipelineRun({ pipeline: 'pooled', runDir: '/r', inputs: [] }, first, T0 + 2, null)).rejects.toMatchObject({ code: 'POOL_STOPPED' });
+      await ctx.store.deletePool('embed', T0 + 3);
+      await expect(ctx.store.createPipelineRun({ pipeline: 'pooled', runDir: '/r', inputs: [] }, first, T0 + 4, null)).rejects.toMatchObject({ code: 'POOL_NOT_FOUND' });
+      expect(await ctx.store.listPipelineRuns({ limit: 10 })).toEqual([]);
     });
   });
 }

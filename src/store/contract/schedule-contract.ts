@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../core/access.js';
-import { planRunJobs, runLayout } from '../../core/pipeline-run.js';
+import { planRun, runLayout } from '../../core/pipeline-run.js';
 import { parsePipelineSpec } from '../../core/pipeline-spec.js';
 import { fireJobKey, parseScheduleSpec } from '../../core/schedule-spec.js';
 import type { ContractContext } from './contract-context.js';
@@ -50,7 +50,7 @@ export function scheduleContract(ctx: ContractContext): void {
     it("gives a fire exactly one pipeline run, in the run's transaction", async () => {
       await ctx.store.createPipeline(parsePipelineSpec({ name: 'nightly', outputDir: '/out', steps: [{ name: 'one', job: { type: 'noop' } }] }), T0);
       await ctx.store.createSchedule(schedule('p'), T0);
-      const plan = (runId: number, s: ReturnType<typeof parsePipelineSpec>) => planRunJobs(s, runId, runLayout('/r'), []);
+      const plan = (runId: number, s: ReturnType<typeof parsePipelineSpec>) => planRun(s, runId, runLayout('/r'), []);
       const fire = { schedule: 'p', at: T0 + 300_000 };
       const run = await ctx.store.createPipelineRun({ pipeline: 'nightly', runDir: '/r', inputs: [], fire }, plan, T0 + 300_001, null);
       expect(await ctx.store.listScheduleFires('p', 10)).toEqual([{ schedule: 'p', fireAt: fire.at, jobId: null, runId: run!.id }]);

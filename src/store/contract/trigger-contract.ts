@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../core/access.js';
-import { planRunJobs, runLayout } from '../../core/pipeline-run.js';
+import { planRun, runLayout } from '../../core/pipeline-run.js';
 import { parsePipelineSpec } from '../../core/pipeline-spec.js';
 import { parseTriggerSpec } from '../../core/trigger-spec.js';
 import type { ContractContext } from './contract-context.js';
@@ -40,7 +40,7 @@ export function triggerContract(ctx: ContractContext): void {
         { id: other, trigger: 't', file: 'b.csv', claimedAt: T0 + 1, runId: null, runState: null, runReason: null },
       ]);
       await ctx.store.settleTriggerClaim(other!, 'lost', T0 + 1);
-      const plan = (runId: number, s: ReturnType<typeof parsePipelineSpec>) => planRunJobs(s, runId, runLayout('/r'), ['a.csv']);
+      const plan = (runId: number, s: ReturnType<typeof parsePipelineSpec>) => planRun(s, runId, runLayout('/r'), ['a.csv']);
       const run = await ctx.store.createPipelineRun({ pipeline: 'etl', runDir: '/r', inputs: ['a.csv'], claim: claim! }, plan, T0 + 2, null);
       expect((await ctx.store.openTriggerClaims('t'))[0]).toMatchObject({ runId: run!.id, runState: 'running' });
       // A second run for the same claim stores nothing.

@@ -173,6 +173,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     getPipeline: (name) => pipelines.getPipeline(db, name),
     listPipelines: () => pipelines.listPipelines(db),
     createPipelineRun: (run, plan, now, owner) => db.write((sql) => pipelines.createPipelineRun(sql, run, plan, now, owner)),
+    advancePipelineRun: (id, units, now) => db.write((sql) => pipelines.advancePipelineRun(sql, id, units, now)),
     getPipelineRun: (id) => db.read((sql) => pipelines.getPipelineRun(sql, id)),
     listPipelineRuns: (filter) => pipelines.listPipelineRuns(db, filter),
     runningPipelineRuns: () => db.read((sql) => pipelines.runningPipelineRuns(sql)),

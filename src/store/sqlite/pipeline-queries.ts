@@ -1,13 +1,15 @@
 import type { Database } from 'better-sqlite3';
 import type { JobOwner } from '../../core/access.js';
 import { ClaimTakenError, FireTakenError, PipelineExistsError } from '../../core/errors.js';
-import type { PipelineRun, PipelineRunDetail, PlannedJob, PublishedFile, RunJobState } from '../../core/pipeline-run.js';
+import { jobsAfter, type PipelineRun, type PipelineRunDetail, type PlannedUnit, type PublishedFile, type RunJobState, type RunTaskState } from '../../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec } from '../../core/pipeline-spec.js';
+import type { TaskState } from '../../core/pool-spec.js';
 import type { JobState } from '../../core/types.js';
 import type { JobQueries } from './job-queries.js';
+import type { PoolTaskQueries } from './pool-task-queries.js';
 
 /**
- * Pipelines (store/pipeline-store.ts, migration 0015) on SQLite. Functions here run inside the transaction the
+ * Pipelines (store/pipeline-store.ts, migrations 0015 and 0019) on SQLite. Functions here run inside the transaction the
  * caller opened (sqlite-store.ts).
  */
 
@@ -24,6 +26,7 @@ interface RunRow {
   run_dir: string;
   inputs: string;
   owner: string | null;
+  source: string | null;
   reason: string | null;
   outputs: string | null;
   on_failure_job_id: number | null;
@@ -38,17 +41,30 @@ interface RunJobRow {
   state: string;
   reason: string | null;
 }
+interface RunTaskRow {
+  run_id: number;
+  step: number;
+  lane: number;
+  pool: string;
+  task_id: number;
+  state: string | null;
+  error: string | null;
+}
 
-const RUN_COLUMNS = `id, pipeline, spec, state, run_dir, inputs, owner, reason, outputs, on_failure_job_id, created_at, ended_at`;
+const RUN_COLUMNS = `id, pipeline, spec, state, run_dir, inputs, owner, source, reason, outputs, on_failure_job_id, created_at, ended_at`;
 /** Parameters: name, spec, created_at. */
 const INSERT_PIPELINE = `INSERT INTO pipelines (name, spec, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name, spec, created_at`;
 const DELETE_PIPELINE = `DELETE FROM pipelines WHERE name = ?`;
 const SELECT_PIPELINE = `SELECT name, spec, created_at FROM pipelines WHERE name = ?`;
 const SELECT_PIPELINES = `SELECT name, spec, created_at FROM pipelines ORDER BY name`;
-/** Parameters: pipeline, spec, run_dir, inputs, owner, created_at. */
-const INSERT_RUN = `INSERT INTO pipeline_runs (pipeline, spec, state, run_dir, inputs, owner, created_at) VALUES (?, ?, 'running', ?, ?, ?, ?) RETURNING ${RUN_COLUMNS}`;
+/** Parameters: pipeline, spec, run_dir, inputs, owner, owner_token_id, idempotency_key, source, created_at. */
+const INSERT_RUN = `INSERT INTO pipeline_runs (pipeline, spec, state, run_dir, inputs, owner, owner_token_id, idempotency_key, source, created_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) RETURNING ${RUN_COLUMNS}`;
+const SELECT_RUN_BY_KEY = `SELECT id FROM pipeline_runs WHERE idempotency_key = ?`;
+const SELECT_RUN_OWNER = `SELECT owner, owner_token_id FROM pipeline_runs WHERE id = ? AND state = 'running'`;
 /** Parameters: run_id, step, lane, job_id. */
-const INSERT_RUN_JOB = `INSERT INTO pipeline_run_jobs (run_id, step, lane, job_id) VALUES (?, ?, ?, ?)`;
+const INSERT_RUN_JOB = `INSERT INTO pipeline_run_jobs (run_id, step, lane, job_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
+/** Parameters: run_id, step, lane, pool, task_id. */
+const INSERT_RUN_TASK = `INSERT INTO pipeline_run_tasks (run_id, step, lane, pool, task_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`;
 const SELECT_RUN = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE id = ?`;
 /** Parameters: pipeline (null: any), before, limit. */
 const SELECT_RUNS = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE (@pipeline IS NULL OR pipeline = @pipeline) AND id < @before ORDER BY id DESC LIMIT @limit`;
@@ -56,6 +72,10 @@ const SELECT_RUNNING = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE state = '
 const RUN_JOBS = `SELECT rj.run_id, rj.step, rj.lane, rj.job_id, j.state, j.reason FROM pipeline_run_jobs rj JOIN jobs j ON j.id = rj.job_id`;
 const SELECT_RUN_JOBS = `${RUN_JOBS} WHERE rj.run_id = ? ORDER BY rj.step, rj.lane`;
 const SELECT_RUNNING_JOBS = `${RUN_JOBS} WHERE rj.run_id IN (SELECT id FROM pipeline_runs WHERE state = 'running') ORDER BY rj.run_id, rj.step, rj.lane`;
+/** A task gone with its pool reads with a null state. */
+const RUN_TASKS = `SELECT rt.run_id, rt.step, rt.lane, rt.pool, rt.task_id, t.state, t.error FROM pipeline_run_tasks rt LEFT JOIN pool_tasks t ON t.id = rt.task_id`;
+const SELECT_RUN_TASKS = `${RUN_TASKS} WHERE rt.run_id = ? ORDER BY rt.step, rt.lane`;
+const SELECT_RUNNING_TASKS = `${RUN_TASKS} WHERE rt.run_id IN (SELECT id FROM pipeline_runs WHERE state = 'running') ORDER BY rt.run_id, rt.step, rt.lane`;
 /** Parameters: outputs, id. */
 const SET_OUTPUTS = `UPDATE pipeline_runs SET outputs = ? WHERE id = ? AND outputs IS NULL`;
 /** Parameters: state, reason, on_failure_job_id, ended_at, id. */
@@ -74,6 +94,7 @@ function runFromRow(r: RunRow): PipelineRun {
     runDir: r.run_dir,
     inputs: JSON.parse(r.inputs) as string[],
     owner: r.owner,
+    source: r.source,
     reason: r.reason,
     outputs: r.outputs === null ? null : (JSON.parse(r.outputs) as PublishedFile[]),
     onFailureJobId: r.on_failure_job_id,
@@ -83,21 +104,37 @@ function runFromRow(r: RunRow): PipelineRun {
 }
 
 const runJobFromRow = (r: RunJobRow): RunJobState => ({ step: r.step, lane: r.lane, jobId: r.job_id, state: r.state as JobState, reason: r.reason });
+const runTaskFromRow = (r: RunTaskRow): RunTaskState => ({ step: r.step, lane: r.lane, pool: r.pool, taskId: r.task_id, state: r.state as TaskState | null, error: r.error });
+
+function byRun<R extends { run_id: number }, T>(rows: R[], map: (r: R) => T): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const r of rows) {
+    const list = out.get(r.run_id);
+    if (list) list.push(map(r));
+    else out.set(r.run_id, [map(r)]);
+  }
+  return out;
+}
 
 export type PipelineQueries = ReturnType<typeof preparePipelineQueries>;
 
-export function preparePipelineQueries(db: Database, jobs: JobQueries) {
+export function preparePipelineQueries(db: Database, jobs: JobQueries, tasks: PoolTaskQueries) {
   const insertPipeline = db.prepare<[string, string, number], PipelineRow>(INSERT_PIPELINE);
   const deletePipelineStmt = db.prepare<[string]>(DELETE_PIPELINE);
   const selectPipeline = db.prepare<[string], PipelineRow>(SELECT_PIPELINE);
   const selectPipelines = db.prepare<[], PipelineRow>(SELECT_PIPELINES);
-  const insertRun = db.prepare<[string, string, string, string, string | null, number], RunRow>(INSERT_RUN);
+  const insertRun = db.prepare<[string, string, string, string, string | null, string | null, string | null, string | null, number], RunRow>(INSERT_RUN);
+  const selectRunByKey = db.prepare<[string], { id: number }>(SELECT_RUN_BY_KEY);
+  const selectRunOwner = db.prepare<[number], { owner: string | null; owner_token_id: string | null }>(SELECT_RUN_OWNER);
   const insertRunJob = db.prepare<[number, number, number, number]>(INSERT_RUN_JOB);
+  const insertRunTask = db.prepare<[number, number, number, string, number]>(INSERT_RUN_TASK);
   const selectRun = db.prepare<[number], RunRow>(SELECT_RUN);
   const selectRuns = db.prepare<[{ pipeline: string | null; before: number; limit: number }], RunRow>(SELECT_RUNS);
   const selectRunning = db.prepare<[], RunRow>(SELECT_RUNNING);
   const selectRunJobs = db.prepare<[number], RunJobRow>(SELECT_RUN_JOBS);
   const selectRunningJobs = db.prepare<[], RunJobRow>(SELECT_RUNNING_JOBS);
+  const selectRunTasks = db.prepare<[number], RunTaskRow>(SELECT_RUN_TASKS);
+  const selectRunningTasks = db.prepare<[], RunTaskRow>(SELECT_RUNNING_TASKS);
   const setOutputs = db.prepare<[string, number]>(SET_OUTPUTS);
   const takeClaim = db.prepare<[number, number]>(`UPDATE trigger_claims SET run_id = ? WHERE id = ? AND run_id IS NULL`);
   const takeFire = db.prepare<[string, number, number]>(`INSERT INTO schedule_fires (schedule, fire_at, run_id) VALUES (?, ?, ?) ON CONFLICT (schedule, fire_at) DO NOTHING`);
@@ -111,43 +148,66 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries) {
 
   function getPipelineRun(id: number): PipelineRunDetail | null {
     const row = selectRun.get(id);
-    return row ? { ...runFromRow(row), jobs: selectRunJobs.all(id).map(runJobFromRow) } : null;
+    return row ? { ...runFromRow(row), jobs: selectRunJobs.all(id).map(runJobFromRow), tasks: selectRunTasks.all(id).map(runTaskFromRow) } : null;
+  }
+
+  /**
+   * Creates a run's units not created yet, step by step: jobs in one submit per step (each `after` a job of the
+   * run, by id), tasks per pool (keyed by run, step and lane); each recorded as its step and lane's.
+   */
+  function createUnits(runId: number, units: readonly PlannedUnit[], now: number, owner: JobOwner | null): void {
+    const ids = new Map(selectRunJobs.all(runId).map((j) => [`${j.step}/${j.lane}`, j.job_id]));
+    const runTasks = selectRunTasks.all(runId).map((t) => `${t.step}/${t.lane}`);
+    const taken = new Set([...ids.keys(), ...runTasks]);
+    const fresh = units.filter((u) => !taken.has(`${u.step}/${u.lane}`));
+    const taskKeys = new Set([...runTasks, ...fresh.flatMap((u) => (u.kind === 'task' ? [`${u.step}/${u.lane}`] : []))]);
+    for (const step of [...new Set(fresh.map((u) => u.step))].sort((a, b) => a - b)) {
+      const ofStep = fresh.filter((u) => u.step === step);
+      const jobUnits = ofStep.flatMap((u) => (u.kind === 'job' ? [u] : []));
+      const out = jobs.submitJobs(jobUnits.map((u) => ({ ...u.spec, dependsOn: jobsAfter(u, ids, taskKeys) })), now, owner);
+      jobUnits.forEach((u, i) => {
+        ids.set(`${u.step}/${u.lane}`, out[i]!.job.id);
+        insertRunJob.run(runId, u.step, u.lane, out[i]!.job.id);
+      });
+      for (const u of ofStep) {
+        if (u.kind !== 'task') continue;
+        const [t] = tasks.submitTasks(u.pool, [{ payloadJson: JSON.stringify(u.payload), idempotencyKey: u.idempotencyKey }], now, owner);
+        insertRunTask.run(runId, u.step, u.lane, u.pool, t!.task.id);
+      }
+    }
   }
 
   function createPipelineRun(
-    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number; fire?: { schedule: string; at: number } },
-    plan: (runId: number, spec: PipelineSpec) => PlannedJob[],
+    run: { pipeline: string; runDir: string; inputs: string[]; claim?: number; fire?: { schedule: string; at: number }; idempotencyKey?: string; source?: string },
+    plan: (runId: number, spec: PipelineSpec) => PlannedUnit[],
     now: number,
     owner: JobOwner | null,
   ): PipelineRunDetail | null {
+    if (run.idempotencyKey !== undefined) {
+      const existing = selectRunByKey.get(run.idempotencyKey);
+      if (existing) return getPipelineRun(existing.id);
+    }
     const pipeline = selectPipeline.get(run.pipeline);
     if (!pipeline) return null;
-    const row = insertRun.get(run.pipeline, pipeline.spec, run.runDir, JSON.stringify(run.inputs), owner?.name ?? null, now)!;
+    const row = insertRun.get(run.pipeline, pipeline.spec, run.runDir, JSON.stringify(run.inputs), owner?.name ?? null, owner?.tokenId ?? null, run.idempotencyKey ?? null, run.source ?? null, now)!;
     // Throwing rolls the whole run back (the transaction is sqlite-store.ts's).
     if (run.claim !== undefined && takeClaim.run(row.id, run.claim).changes === 0) throw new ClaimTakenError(run.claim);
     if (run.fire !== undefined && takeFire.run(run.fire.schedule, run.fire.at, row.id).changes === 0) throw new FireTakenError(run.fire.schedule, run.fire.at);
-    const planned = plan(row.id, JSON.parse(pipeline.spec) as PipelineSpec);
-    const ids = new Map<string, number>();
-    // One submit per step: a step's jobs depend only on jobs of the steps before it.
-    for (let step = 0; planned.some((p) => p.step === step); step++) {
-      const ofStep = planned.filter((p) => p.step === step);
-      const out = jobs.submitJobs(ofStep.map((p) => ({ ...p.spec, dependsOn: p.after.map((a) => ids.get(`${a.step}/${a.lane}`)!) })), now, owner);
-      ofStep.forEach((p, i) => {
-        ids.set(`${p.step}/${p.lane}`, out[i]!.job.id);
-        insertRunJob.run(row.id, p.step, p.lane, out[i]!.job.id);
-      });
-    }
+    createUnits(row.id, plan(row.id, JSON.parse(pipeline.spec) as PipelineSpec), now, owner);
     return getPipelineRun(row.id);
   }
 
+  function advancePipelineRun(id: number, units: PlannedUnit[], now: number): PipelineRunDetail | null {
+    const run = selectRunOwner.get(id);
+    if (!run) return null;
+    createUnits(id, units, now, run.owner !== null && run.owner_token_id !== null ? { name: run.owner, tokenId: run.owner_token_id } : null);
+    return getPipelineRun(id);
+  }
+
   function runningPipelineRuns(): PipelineRunDetail[] {
-    const byRun = new Map<number, RunJobState[]>();
-    for (const j of selectRunningJobs.all()) {
-      const list = byRun.get(j.run_id);
-      if (list) list.push(runJobFromRow(j));
-      else byRun.set(j.run_id, [runJobFromRow(j)]);
-    }
-    return selectRunning.all().map((r) => ({ ...runFromRow(r), jobs: byRun.get(r.id) ?? [] }));
+    const jobsOf = byRun(selectRunningJobs.all(), runJobFromRow);
+    const tasksOf = byRun(selectRunningTasks.all(), runTaskFromRow);
+    return selectRunning.all().map((r) => ({ ...runFromRow(r), jobs: jobsOf.get(r.id) ?? [], tasks: tasksOf.get(r.id) ?? [] }));
   }
 
   function choosePipelineOutputs(id: number, outputs: PublishedFile[]): PublishedFile[] {
@@ -165,6 +225,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries) {
     },
     listPipelines: (): Pipeline[] => selectPipelines.all().map(pipelineFromRow),
     createPipelineRun,
+    advancePipelineRun,
     getPipelineRun,
     listPipelineRuns: (filter: { pipeline?: string; before?: number; limit: number }): PipelineRun[] =>
       selectRuns.all({ pipeline: filter.pipeline ?? null, before: filter.before ?? Number.MAX_SAFE_INTEGER, limit: filter.limit }).map(runFromRow),

@@ -144,6 +144,8 @@ interface LostRow {
 }
 type EndedRow = { created_at: number; started_at: number; cold: number };
 
+export type PoolTaskQueries = ReturnType<typeof preparePoolTaskQueries>;
+
 export function preparePoolTaskQueries(db: Database) {
   const selectPoolForSubmit = db.prepare<[string], { state: string; max_attempts: number }>(SELECT_POOL_FOR_SUBMIT);
   const selectCold = db.prepare<[string], { cold: number }>(SELECT_COLD);

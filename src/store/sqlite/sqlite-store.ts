@@ -115,10 +115,10 @@ function createSqliteStore(db: Database.Database): Store {
   const report = prepareReportQueries(db);
   const feed = prepareFeedQueries(db);
   const pools = preparePoolQueries(db, jobs);
-  const pipelines = preparePipelineQueries(db, jobs);
   const triggers = prepareTriggerQueries(db);
   const schedules = prepareScheduleQueries(db);
   const poolTasks = preparePoolTaskQueries(db);
+  const pipelines = preparePipelineQueries(db, jobs, poolTasks);
   const intake = prepareIntakeQueries(db);
   const ping = db.prepare('SELECT 1');
 
@@ -278,6 +278,7 @@ function createSqliteStore(db: Database.Database): Store {
     getPipeline: read(pipelines.getPipeline),
     listPipelines: read(pipelines.listPipelines),
     createPipelineRun: write(pipelines.createPipelineRun),
+    advancePipelineRun: write(pipelines.advancePipelineRun),
     getPipelineRun: read(pipelines.getPipelineRun),
     listPipelineRuns: read(pipelines.listPipelineRuns),
     runningPipelineRuns: read(pipelines.runningPipelineRuns),
