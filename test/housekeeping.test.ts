@@ -1,7 +1,12 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { parseJobSpec } from '../src/core/job-spec.js';
+import { planRun, runLayout } from '../src/core/pipeline-run.js';
+import { parsePipelineSpec } from '../src/core/pipeline-spec.js';
+import { parseTriggerSpec } from '../src/core/trigger-spec.js';
 import type { Job } from '../src/core/types.js';
 import { ControlPlane } from '../src/control-plane/control-plane.js';
 import { Housekeeping } from '../src/control-plane/housekeeping.js';
@@ -111,5 +116,40 @@ describe('housekeeping', () => {
     expect((await store.listNodes())[0]?.state).toBe('down');
     await controlPlane.heartbeat('n1', [], []);
     expect((await store.listNodes())[0]?.state).toBe('up');
+  });
+
+  it('removes ended pipeline runs with their run directories, and triggers\' done/ files, after the retention period; keeps running runs and failed/', async () => {
+    clock = new ManualClock(Date.now());
+    controlPlane = new ControlPlane(store, clock, metrics, log, { leaseMs: 30_000, random: () => 0.5 });
+    await controlPlane.init();
+    controlPlane.setLeader({ term: (await store.claimLeadership('test2', null, clock.now(), 3_600_000)).term });
+    housekeeping = new Housekeeping(store, controlPlane, clock, log, { reclaimEveryMs: 1000, nodeDownAfterMs: 10_000, retentionMs: 7 * DAY, telemetryRetentionMs: DAY, auditRetentionMs: 30 * DAY, eventRetentionMs: DAY, purgeEveryMs: 3_600_000 });
+    const root = tempDir();
+    await store.createPipeline(parsePipelineSpec({ name: 'p', outputDir: path.join(root, 'out'), steps: [{ name: 's', job: { type: 'noop' } }] }), clock.now());
+    const start = async (name: string) => {
+      const dir = path.join(root, name);
+      mkdirSync(dir);
+      return (await store.createPipelineRun({ pipeline: 'p', runDir: dir, inputs: [] }, (id, spec) => planRun(spec, id, runLayout(dir), []), clock.now(), null))!;
+    };
+    const [ended, running] = [await start('ended'), await start('running')];
+    await store.endPipelineRun(ended.id, { state: 'succeeded', reason: null, onFailureJobId: null }, clock.now());
+    const inbox = path.join(root, 'inbox');
+    for (const area of ['done', 'failed']) mkdirSync(path.join(inbox, area), { recursive: true });
+    writeFileSync(path.join(inbox, 'done', 'a.csv'), 'a');
+    writeFileSync(path.join(inbox, 'failed', 'b.csv'), 'b');
+    await store.createTrigger(parseTriggerSpec({ name: 'in', pipeline: 'p', directory: inbox }), clock.now());
+
+    clock.advance(6 * DAY);
+    await housekeeping.purge();
+    expect(await store.getPipelineRun(ended.id)).not.toBeNull();
+    expect(existsSync(path.join(inbox, 'done', 'a.csv'))).toBe(true);
+    clock.advance(DAY + 1000);
+    await housekeeping.purge();
+    expect(await store.getPipelineRun(ended.id)).toBeNull();
+    expect(existsSync(ended.runDir)).toBe(false);
+    expect(await store.getPipelineRun(running.id)).not.toBeNull();
+    expect(existsSync(running.runDir)).toBe(true);
+    expect(existsSync(path.join(inbox, 'done', 'a.csv'))).toBe(false);
+    expect(existsSync(path.join(inbox, 'failed', 'b.csv'))).toBe(true);
   });
 });

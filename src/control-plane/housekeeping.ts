@@ -2,12 +2,14 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { Store } from '../store/store.js';
 import type { ControlPlane } from './control-plane.js';
+import { purgeDoneFiles, purgePipelineRuns } from './pipelines/retention.js';
 
 export interface HousekeepingOptions {
   /** How often expired leases are looked for. */
   reclaimEveryMs: number;
   /** A node with no heartbeat for this long is marked down. */
   nodeDownAfterMs: number;
+  /** Finished jobs, ended pipeline runs (with their run directories) and directory triggers' done/ files are kept this long. */
   retentionMs: number;
   /** Device telemetry is kept this long. */
   telemetryRetentionMs: number;
@@ -21,8 +23,8 @@ export interface HousekeepingOptions {
 
 /**
  * Background duties of the control plane: reclaiming expired leases, marking
- * silent nodes down, and purging finished jobs, old telemetry and old audit
- * entries and events after their retention periods. Each duty runs on its own unref'd timer and never
+ * silent nodes down, and purging finished jobs, ended pipeline runs (and their
+ * files), old telemetry and old audit entries and events after their retention periods. Each duty runs on its own unref'd timer and never
  * overlaps itself. They are the leader's: started when this server is
  * elected, stopped when it is deposed, and every write carries its fence.
  */
@@ -63,13 +65,17 @@ export class Housekeeping {
       total += n;
       if (n < 1000) break;
     }
+    const runs = await purgePipelineRuns(this.store, (write) => this.controlPlane.leaderWrite(write), before);
+    const doneFiles = await purgeDoneFiles(this.store, before);
     const telemetryBefore = this.clock.now() - this.options.telemetryRetentionMs;
     const samples = await this.controlPlane.leaderWrite((fence) => this.store.purgeTelemetry(telemetryBefore, fence));
     const auditBefore = this.clock.now() - this.options.auditRetentionMs;
     const audit = await this.controlPlane.leaderWrite((fence) => this.store.purgeAudit(auditBefore, fence));
     const eventsBefore = this.clock.now() - this.options.eventRetentionMs;
     const events = await this.controlPlane.leaderWrite((fence) => this.store.purgeFeed(eventsBefore, fence));
-    if (total > 0 || samples > 0 || audit > 0 || events > 0) this.log.info({ jobs: total, telemetrySamples: samples, auditEntries: audit, events }, 'retention purged finished jobs, old telemetry, old audit entries and old events');
+    if (total > 0 || runs > 0 || doneFiles > 0 || samples > 0 || audit > 0 || events > 0) {
+      this.log.info({ jobs: total, pipelineRuns: runs, doneFiles, telemetrySamples: samples, auditEntries: audit, events }, 'retention purged finished jobs, ended pipeline runs, old telemetry, old audit entries and old events');
+    }
   }
 
   private every(name: string, ms: number, fn: () => Promise<void>): void {

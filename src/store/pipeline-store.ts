@@ -2,6 +2,7 @@ import type { JobOwner } from '../core/access.js';
 import type { PipelineRun, PipelineRunDetail, PlannedUnit, PublishedFile } from '../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec } from '../core/pipeline-spec.js';
 import type { AuditOf } from './access-store.js';
+import type { Fence } from './leadership.js';
 
 /**
  * The Store's pipelines (migrations 0015 and 0019, ADR 0018): definitions (`pipelines`), runs (`pipeline_runs`)
@@ -47,6 +48,10 @@ export interface PipelineStore {
   runningPipelineRuns(): Promise<PipelineRunDetail[]>;
   /** Records the files a successful run publishes, once (a second call keeps the first choice); returns those recorded. */
   choosePipelineOutputs(id: number, outputs: PublishedFile[]): Promise<PublishedFile[]>;
+  /** Runs that ended before `before`, oldest first, at most `limit`: what retention removes (their directories first). */
+  endedPipelineRunsBefore(before: number, limit: number): Promise<{ id: number; runDir: string }[]>;
+  /** Deletes these runs if they ended, with their rows of which job and task is which step; returns how many. */
+  deletePipelineRuns(ids: number[], fence?: Fence): Promise<number>;
   /** Ends a running run (no-op for one already ended); false when it was not running. */
   endPipelineRun(id: number, end: { state: 'succeeded' | 'failed' | 'cancelled'; reason: string | null; onFailureJobId: number | null }, now: number): Promise<boolean>;
 }

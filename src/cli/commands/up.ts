@@ -20,7 +20,7 @@ export const upCommand: CommandDef = {
       .option('--fake-gpus <n>', 'simulate N GPUs instead of discovering real ones (machines without GPUs)', num)
       .option('--database-url <url>', 'keep the store in PostgreSQL (postgres://user:password@host:5432/db) instead of SQLite in the data dir (or $GPUQ_DATABASE_URL)')
       .option('--durability <level>', '"normal": survives a crash of gpuq; "strict": also survives power loss (slower)')
-      .option('--retention-days <days>', 'keep finished jobs this long (default 7)', num)
+      .option('--retention-days <days>', 'keep finished jobs, ended pipeline runs (and their directories) and triggers\' done/ files this long (default 7)', num)
       .option('--audit-retention-days <days>', 'keep audit log entries this long (default 365)', num)
       .option('--event-retention-hours <hours>', 'keep events of the event feed this long; older Last-Event-IDs get a resync (default 24)', num)
       .option('--lease-seconds <s>', 'reclaim a running attempt whose lease is not renewed for this long (default 30)', num)

@@ -148,6 +148,22 @@ export function pipelineContract(ctx: ContractContext): void {
       expect(await ctx.store.advancePipelineRun(run.id, later, T0 + 6)).toBeNull();
     });
 
+    it('lists runs ended before a time, oldest first, and deletes ended ones only, with their rows', async () => {
+      await ctx.store.createPipeline(spec('a', { steps: [{ name: 'one', job: { type: 'noop' } }] }), T0);
+      const start = async (dir: string) => (await ctx.store.createPipelineRun({ pipeline: 'a', runDir: dir, inputs: [] }, plan(dir, []), T0, null))!;
+      const [r1, r2, r3] = [await start('/r1'), await start('/r2'), await start('/r3')];
+      await ctx.store.endPipelineRun(r2.id, { state: 'failed', reason: 'x', onFailureJobId: null }, T0 + 10);
+      await ctx.store.endPipelineRun(r1.id, { state: 'succeeded', reason: null, onFailureJobId: null }, T0 + 20);
+      expect(await ctx.store.endedPipelineRunsBefore(T0 + 21, 10)).toEqual([{ id: r2.id, runDir: '/r2' }, { id: r1.id, runDir: '/r1' }]);
+      expect(await ctx.store.endedPipelineRunsBefore(T0 + 20, 10)).toEqual([{ id: r2.id, runDir: '/r2' }]);
+      expect(await ctx.store.endedPipelineRunsBefore(T0 + 21, 1)).toHaveLength(1);
+      // A running run is never deleted, even when named.
+      expect(await ctx.store.deletePipelineRuns([r1.id, r2.id, r3.id])).toBe(2);
+      expect(await ctx.store.getPipelineRun(r1.id)).toBeNull();
+      expect(await ctx.store.getPipelineRun(r3.id)).toMatchObject({ state: 'running', jobs: [{ step: 0 }] });
+      expect((await ctx.store.listPipelineRuns({ limit: 10 })).map((r) => r.id)).toEqual([r3.id]);
+    });
+
     it('stores nothing of a run whose pool step names a missing or stopped pool', async () => {
       await ctx.store.createPool(poolSpec('embed'), T0);
       await ctx.store.createPipeline(spec('pooled', { steps: [{ name: 'infer', pool: { name: 'embed' } }] }), T0);

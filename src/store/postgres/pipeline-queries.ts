@@ -84,6 +84,10 @@ const SELECT_RUNNING_TASKS = `${RUN_TASKS} WHERE rt.run_id IN (SELECT id FROM pi
 /** Sets the outputs once and answers those recorded (the first choice). Parameters: id, outputs. */
 const CHOOSE_OUTPUTS = `WITH chosen AS (UPDATE pipeline_runs SET outputs = $2::json WHERE id = $1 AND outputs IS NULL RETURNING outputs)
   SELECT outputs FROM chosen UNION ALL SELECT outputs FROM pipeline_runs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM chosen)`;
+/** Parameters: before, limit. */
+const SELECT_ENDED_BEFORE = `SELECT id, run_dir FROM pipeline_runs WHERE state <> 'running' AND ended_at < $1 ORDER BY ended_at, id LIMIT $2`;
+/** The rows of pipeline_run_jobs and pipeline_run_tasks go with them (ON DELETE CASCADE). Parameters: ids. */
+const DELETE_ENDED = `DELETE FROM pipeline_runs WHERE id = ANY($1::bigint[]) AND state <> 'running'`;
 /** Parameters: id, state, reason, on_failure_job_id, ended_at. */
 const END_RUN = `UPDATE pipeline_runs SET state = $2, reason = $3, on_failure_job_id = $4, ended_at = $5 WHERE id = $1 AND state = 'running'`;
 
@@ -221,4 +225,12 @@ export async function choosePipelineOutputs(sql: Sql, id: number, outputs: Publi
 
 export async function endPipelineRun(sql: Sql, id: number, end: { state: 'succeeded' | 'failed' | 'cancelled'; reason: string | null; onFailureJobId: number | null }, now: number): Promise<boolean> {
   return (await sql.execute(END_RUN, [id, end.state, end.reason, end.onFailureJobId, now])) > 0;
+}
+
+export async function endedPipelineRunsBefore(sql: Sql, before: number, limit: number): Promise<{ id: number; runDir: string }[]> {
+  return (await sql.query<{ id: number; run_dir: string }>(SELECT_ENDED_BEFORE, [before, limit])).map((r) => ({ id: Number(r.id), runDir: r.run_dir }));
+}
+
+export async function deletePipelineRuns(sql: Sql, ids: number[]): Promise<number> {
+  return sql.execute(DELETE_ENDED, [ids]);
 }

@@ -174,6 +174,8 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     listPipelines: () => pipelines.listPipelines(db),
     createPipelineRun: (run, plan, now, owner) => db.write((sql) => pipelines.createPipelineRun(sql, run, plan, now, owner)),
     advancePipelineRun: (id, units, now) => db.write((sql) => pipelines.advancePipelineRun(sql, id, units, now)),
+    endedPipelineRunsBefore: (before, limit) => pipelines.endedPipelineRunsBefore(db, before, limit),
+    deletePipelineRuns: (ids, fence) => (fence ? db.write(fenced(fence, (sql) => pipelines.deletePipelineRuns(sql, ids))) : pipelines.deletePipelineRuns(db, ids)),
     getPipelineRun: (id) => db.read((sql) => pipelines.getPipelineRun(sql, id)),
     listPipelineRuns: (filter) => pipelines.listPipelineRuns(db, filter),
     runningPipelineRuns: () => db.read((sql) => pipelines.runningPipelineRuns(sql)),

@@ -78,6 +78,10 @@ const SELECT_RUN_TASKS = `${RUN_TASKS} WHERE rt.run_id = ? ORDER BY rt.step, rt.
 const SELECT_RUNNING_TASKS = `${RUN_TASKS} WHERE rt.run_id IN (SELECT id FROM pipeline_runs WHERE state = 'running') ORDER BY rt.run_id, rt.step, rt.lane`;
 /** Parameters: outputs, id. */
 const SET_OUTPUTS = `UPDATE pipeline_runs SET outputs = ? WHERE id = ? AND outputs IS NULL`;
+/** Parameters: before, limit. */
+const SELECT_ENDED_BEFORE = `SELECT id, run_dir FROM pipeline_runs WHERE state <> 'running' AND ended_at < ? ORDER BY ended_at, id LIMIT ?`;
+/** The rows of pipeline_run_jobs and pipeline_run_tasks go with them (ON DELETE CASCADE). Parameters: ids (JSON array). */
+const DELETE_ENDED = `DELETE FROM pipeline_runs WHERE id IN (SELECT value FROM json_each(?)) AND state <> 'running'`;
 /** Parameters: state, reason, on_failure_job_id, ended_at, id. */
 const END_RUN = `UPDATE pipeline_runs SET state = ?, reason = ?, on_failure_job_id = ?, ended_at = ? WHERE id = ? AND state = 'running'`;
 
@@ -139,6 +143,8 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries, tasks: Po
   const takeClaim = db.prepare<[number, number]>(`UPDATE trigger_claims SET run_id = ? WHERE id = ? AND run_id IS NULL`);
   const takeFire = db.prepare<[string, number, number]>(`INSERT INTO schedule_fires (schedule, fire_at, run_id) VALUES (?, ?, ?) ON CONFLICT (schedule, fire_at) DO NOTHING`);
   const endRun = db.prepare<[string, string | null, number | null, number, number]>(END_RUN);
+  const selectEndedBefore = db.prepare<[number, number], { id: number; run_dir: string }>(SELECT_ENDED_BEFORE);
+  const deleteEnded = db.prepare<[string]>(DELETE_ENDED);
 
   function createPipeline(spec: PipelineSpec, now: number): Pipeline {
     const row = insertPipeline.get(spec.name, JSON.stringify(spec), now);
@@ -231,6 +237,8 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries, tasks: Po
       selectRuns.all({ pipeline: filter.pipeline ?? null, before: filter.before ?? Number.MAX_SAFE_INTEGER, limit: filter.limit }).map(runFromRow),
     runningPipelineRuns,
     choosePipelineOutputs,
+    endedPipelineRunsBefore: (before: number, limit: number): { id: number; runDir: string }[] => selectEndedBefore.all(before, limit).map((r) => ({ id: r.id, runDir: r.run_dir })),
+    deletePipelineRuns: (ids: number[]): number => deleteEnded.run(JSON.stringify(ids)).changes,
     endPipelineRun: (id: number, end: { state: 'succeeded' | 'failed' | 'cancelled'; reason: string | null; onFailureJobId: number | null }, now: number): boolean =>
       endRun.run(end.state, end.reason, end.onFailureJobId, now, id).changes > 0,
   };

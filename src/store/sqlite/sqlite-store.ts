@@ -284,6 +284,8 @@ function createSqliteStore(db: Database.Database): Store {
     runningPipelineRuns: read(pipelines.runningPipelineRuns),
     choosePipelineOutputs: write(pipelines.choosePipelineOutputs),
     endPipelineRun: write(pipelines.endPipelineRun),
+    endedPipelineRunsBefore: read(pipelines.endedPipelineRunsBefore),
+    deletePipelineRuns: (ids, fence) => fenced(pipelines.deletePipelineRuns)(ids, fence),
     createPool: audited(pools.createPool, 2),
     updatePool: audited(pools.updatePool, 3),
     setPoolState: audited(pools.setPoolState, 3),
