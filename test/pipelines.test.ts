@@ -5,6 +5,7 @@ import type { PipelineRunDetail } from '../src/sdk/client.js';
 import { GpuqApiError, GpuqClient } from '../src/sdk/client.js';
 import { leakedAgents, startAgent } from './helpers/agent-process.js';
 import { createToken, leakedServers, runCli, startGpuq, tempDir, until, type GpuqProcess } from './helpers/gpuq-process.js';
+import { metricValue } from './helpers/pools.js';
 import { TestSchemas } from './helpers/postgres.js';
 
 // Pipelines (ADR 0018) on a real `gpuq up` (SQLite, simulated GPUs): real shell steps reading and writing the
@@ -198,10 +199,12 @@ describe('pipelines', () => {
     const files = inputs(dir, Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`f${i}.txt`, `file ${i}\n`])));
     const { run } = await s.client.runPipeline('slow', files.map((p) => ({ path: p })));
     await until('a GPU step to run', async () => ((await s.client.getPipelineRun(run.id)).run.jobs.some((j) => j.step === 1 && j.state === 'running') ? true : undefined));
+    expect(metricValue(await (await fetch(`${s.url}/metrics`)).text(), 'gpuq_pipeline_runs_running', { pipeline: 'slow' })).toBe(1);
     await s.crash();
     s = await server(dataDir);
     const done = await ended(s, run.id, 90_000);
     expect(done.state).toBe('succeeded');
+    expect(metricValue(await (await fetch(`${s.url}/metrics`)).text(), 'gpuq_pipeline_runs_running', { pipeline: 'slow' })).toBe(0);
     expect(readdirSync(out).sort()).toEqual(files.map((f) => path.basename(f, '.txt') + '.out').sort());
     for (let i = 0; i < 6; i++) expect(readFileSync(path.join(out, `f${i}.out`), 'utf8')).toMatch(new RegExp(`^> FILE ${i}\\n> gpu [01]\\n$`));
   }, 150_000);

@@ -44,6 +44,8 @@ export interface PipelineStore {
   getPipelineRun(id: number): Promise<PipelineRunDetail | null>;
   /** Newest first; `before`: only runs with a smaller id (paging). */
   listPipelineRuns(filter: { pipeline?: string; before?: number; limit: number }): Promise<PipelineRun[]>;
+  /** How many runs are running, by pipeline (pipelines with none are absent). */
+  countRunningPipelineRuns(): Promise<Record<string, number>>;
   /** The runs still running, with their jobs' states (what the leader's pipeline controller reads). */
   runningPipelineRuns(): Promise<PipelineRunDetail[]>;
   /** Records the files a successful run publishes, once (a second call keeps the first choice); returns those recorded. */

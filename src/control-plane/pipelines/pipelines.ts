@@ -35,10 +35,10 @@ export function createPipelines(deps: { store: Store; controlPlane: ControlPlane
     labelNames: ['pipeline'] as const,
     registers,
     async collect() {
-      const running = await store.runningPipelineRuns();
+      const running = await store.countRunningPipelineRuns();
       this.reset();
       for (const p of await store.listPipelines()) this.set({ pipeline: p.name }, 0);
-      for (const r of running) this.inc({ pipeline: r.pipeline });
+      for (const [pipeline, n] of Object.entries(running)) this.set({ pipeline }, n);
     },
   });
   const service = new PipelineService({ store, controlPlane, clock, log: log.child({ component: 'pipelines' }), maintenance: () => controlPlane.maintenanceMode, pipelinesDir: deps.pipelinesDir, runStarted: () => controller.wake() });

@@ -99,6 +99,7 @@ export function pipelineContract(ctx: ContractContext): void {
       expect(await ctx.store.endPipelineRun(r1!.id, { state: 'failed', reason: 'late', onFailureJobId: 9 }, T0 + 4)).toBe(false);
       expect(await ctx.store.getPipelineRun(r1!.id)).toMatchObject({ state: 'succeeded', reason: null, endedAt: T0 + 3, outputs: [{ name: 'x' }] });
       expect((await ctx.store.runningPipelineRuns()).map((r) => r.id)).toEqual([r2!.id, r3!.id]);
+      expect(await ctx.store.countRunningPipelineRuns()).toEqual({ a: 1, b: 1 });
     });
 
     it('creates a pool step as tasks, the jobs after it later (advancePipelineRun), each unit once; a run key starts one run', async () => {

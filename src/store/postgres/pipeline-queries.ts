@@ -74,6 +74,7 @@ const SELECT_RUN = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE id = $1`;
 /** Parameters: pipeline (null: any), before, limit. */
 const SELECT_RUNS = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE ($1::text IS NULL OR pipeline = $1) AND id < $2 ORDER BY id DESC LIMIT $3`;
 const SELECT_RUNNING = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE state = 'running' ORDER BY id`;
+const COUNT_RUNNING = `SELECT pipeline, count(*)::int AS n FROM pipeline_runs WHERE state = 'running' GROUP BY pipeline`;
 const RUN_JOBS = `SELECT rj.run_id, rj.step, rj.lane, rj.job_id, j.state, j.reason FROM pipeline_run_jobs rj JOIN jobs j ON j.id = rj.job_id`;
 const SELECT_RUN_JOBS = `${RUN_JOBS} WHERE rj.run_id = $1 ORDER BY rj.step, rj.lane`;
 const SELECT_RUNNING_JOBS = `${RUN_JOBS} WHERE rj.run_id IN (SELECT id FROM pipeline_runs WHERE state = 'running') ORDER BY rj.run_id, rj.step, rj.lane`;
@@ -233,4 +234,8 @@ export async function endedPipelineRunsBefore(sql: Sql, before: number, limit: n
 
 export async function deletePipelineRuns(sql: Sql, ids: number[]): Promise<number> {
   return sql.execute(DELETE_ENDED, [ids]);
+}
+
+export async function countRunningPipelineRuns(sql: Sql): Promise<Record<string, number>> {
+  return Object.fromEntries((await sql.query<{ pipeline: string; n: number }>(COUNT_RUNNING)).map((r) => [r.pipeline, r.n]));
 }

@@ -179,6 +179,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     getPipelineRun: (id) => db.read((sql) => pipelines.getPipelineRun(sql, id)),
     listPipelineRuns: (filter) => pipelines.listPipelineRuns(db, filter),
     runningPipelineRuns: () => db.read((sql) => pipelines.runningPipelineRuns(sql)),
+    countRunningPipelineRuns: () => pipelines.countRunningPipelineRuns(db),
     choosePipelineOutputs: (id, outputs) => pipelines.choosePipelineOutputs(db, id, outputs),
     endPipelineRun: (id, end, now) => pipelines.endPipelineRun(db, id, end, now),
     createPool: (spec, now, audit) => audited((sql) => pools.createPool(sql, spec, now), audit),

@@ -69,6 +69,7 @@ const SELECT_RUN = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE id = ?`;
 /** Parameters: pipeline (null: any), before, limit. */
 const SELECT_RUNS = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE (@pipeline IS NULL OR pipeline = @pipeline) AND id < @before ORDER BY id DESC LIMIT @limit`;
 const SELECT_RUNNING = `SELECT ${RUN_COLUMNS} FROM pipeline_runs WHERE state = 'running' ORDER BY id`;
+const COUNT_RUNNING = `SELECT pipeline, count(*) AS n FROM pipeline_runs WHERE state = 'running' GROUP BY pipeline`;
 const RUN_JOBS = `SELECT rj.run_id, rj.step, rj.lane, rj.job_id, j.state, j.reason FROM pipeline_run_jobs rj JOIN jobs j ON j.id = rj.job_id`;
 const SELECT_RUN_JOBS = `${RUN_JOBS} WHERE rj.run_id = ? ORDER BY rj.step, rj.lane`;
 const SELECT_RUNNING_JOBS = `${RUN_JOBS} WHERE rj.run_id IN (SELECT id FROM pipeline_runs WHERE state = 'running') ORDER BY rj.run_id, rj.step, rj.lane`;
@@ -135,6 +136,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries, tasks: Po
   const selectRun = db.prepare<[number], RunRow>(SELECT_RUN);
   const selectRuns = db.prepare<[{ pipeline: string | null; before: number; limit: number }], RunRow>(SELECT_RUNS);
   const selectRunning = db.prepare<[], RunRow>(SELECT_RUNNING);
+  const countRunning = db.prepare<[], { pipeline: string; n: number }>(COUNT_RUNNING);
   const selectRunJobs = db.prepare<[number], RunJobRow>(SELECT_RUN_JOBS);
   const selectRunningJobs = db.prepare<[], RunJobRow>(SELECT_RUNNING_JOBS);
   const selectRunTasks = db.prepare<[number], RunTaskRow>(SELECT_RUN_TASKS);
@@ -236,6 +238,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries, tasks: Po
     listPipelineRuns: (filter: { pipeline?: string; before?: number; limit: number }): PipelineRun[] =>
       selectRuns.all({ pipeline: filter.pipeline ?? null, before: filter.before ?? Number.MAX_SAFE_INTEGER, limit: filter.limit }).map(runFromRow),
     runningPipelineRuns,
+    countRunningPipelineRuns: (): Record<string, number> => Object.fromEntries(countRunning.all().map((r) => [r.pipeline, r.n])),
     choosePipelineOutputs,
     endedPipelineRunsBefore: (before: number, limit: number): { id: number; runDir: string }[] => selectEndedBefore.all(before, limit).map((r) => ({ id: r.id, runDir: r.run_dir })),
     deletePipelineRuns: (ids: number[]): number => deleteEnded.run(JSON.stringify(ids)).changes,

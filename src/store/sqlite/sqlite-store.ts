@@ -282,6 +282,7 @@ function createSqliteStore(db: Database.Database): Store {
     getPipelineRun: read(pipelines.getPipelineRun),
     listPipelineRuns: read(pipelines.listPipelineRuns),
     runningPipelineRuns: read(pipelines.runningPipelineRuns),
+    countRunningPipelineRuns: read(pipelines.countRunningPipelineRuns),
     choosePipelineOutputs: write(pipelines.choosePipelineOutputs),
     endPipelineRun: write(pipelines.endPipelineRun),
     endedPipelineRunsBefore: read(pipelines.endedPipelineRunsBefore),
