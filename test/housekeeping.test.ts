@@ -11,6 +11,7 @@ import type { Job } from '../src/core/types.js';
 import { ControlPlane } from '../src/control-plane/control-plane.js';
 import { Housekeeping } from '../src/control-plane/housekeeping.js';
 import { Metrics } from '../src/control-plane/metrics.js';
+import { poolSpec, readyReplica, submitTasks } from '../src/store/contract/pool-fixtures.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
 import { tempDir } from './helpers/gpuq-process.js';
@@ -151,5 +152,20 @@ describe('housekeeping', () => {
     expect(existsSync(running.runDir)).toBe(true);
     expect(existsSync(path.join(inbox, 'done', 'a.csv'))).toBe(false);
     expect(existsSync(path.join(inbox, 'failed', 'b.csv'))).toBe(true);
+  });
+
+  it('purges finished pool tasks after the retention period, but keeps those in the pool DLQ and those not finished', async () => {
+    const t0 = clock.now();
+    await store.createPool(poolSpec('p', { maxAttempts: 1 }), t0);
+    const tasks = await submitTasks(store, 'p', 3, t0);
+    const { jobId, attemptId } = await readyReplica(store, 'p', t0);
+    await store.claimTasks(jobId, attemptId, 2, t0, []);
+    await store.completeTasks(jobId, attemptId, [{ taskId: tasks[0]!, attempt: 1, result: 1 }, { taskId: tasks[1]!, attempt: 1, error: 'bad', retryable: false }], t0, () => 0.5);
+    clock.advance(7 * DAY - 1);
+    await housekeeping.purge();
+    expect((await store.getTasks('p', tasks)).map((t) => t.id)).toEqual(tasks);
+    clock.advance(2);
+    await housekeeping.purge();
+    expect((await store.getTasks('p', tasks)).map((t) => [t.id, t.state])).toEqual([[tasks[1], 'failed'], [tasks[2], 'queued']]);
   });
 });

@@ -9,7 +9,7 @@ export interface HousekeepingOptions {
   reclaimEveryMs: number;
   /** A node with no heartbeat for this long is marked down. */
   nodeDownAfterMs: number;
-  /** Finished jobs, ended pipeline runs (with their run directories) and directory triggers' done/ files are kept this long. */
+  /** Finished jobs, finished pool tasks (not those in a pool's DLQ), ended pipeline runs (with their run directories) and directory triggers' done/ files are kept this long. */
   retentionMs: number;
   /** Device telemetry is kept this long. */
   telemetryRetentionMs: number;
@@ -65,6 +65,12 @@ export class Housekeeping {
       total += n;
       if (n < 1000) break;
     }
+    let tasks = 0;
+    for (;;) {
+      const n = await this.controlPlane.leaderWrite((fence) => this.store.purgeFinishedTasks(before, 1000, fence));
+      tasks += n;
+      if (n < 1000) break;
+    }
     const runs = await purgePipelineRuns(this.store, (write) => this.controlPlane.leaderWrite(write), before);
     const doneFiles = await purgeDoneFiles(this.store, before);
     const telemetryBefore = this.clock.now() - this.options.telemetryRetentionMs;
@@ -73,8 +79,8 @@ export class Housekeeping {
     const audit = await this.controlPlane.leaderWrite((fence) => this.store.purgeAudit(auditBefore, fence));
     const eventsBefore = this.clock.now() - this.options.eventRetentionMs;
     const events = await this.controlPlane.leaderWrite((fence) => this.store.purgeFeed(eventsBefore, fence));
-    if (total > 0 || runs > 0 || doneFiles > 0 || samples > 0 || audit > 0 || events > 0) {
-      this.log.info({ jobs: total, pipelineRuns: runs, doneFiles, telemetrySamples: samples, auditEntries: audit, events }, 'retention purged finished jobs, ended pipeline runs, old telemetry, old audit entries and old events');
+    if (total > 0 || tasks > 0 || runs > 0 || doneFiles > 0 || samples > 0 || audit > 0 || events > 0) {
+      this.log.info({ jobs: total, poolTasks: tasks, pipelineRuns: runs, doneFiles, telemetrySamples: samples, auditEntries: audit, events }, 'retention purged finished jobs and pool tasks, ended pipeline runs, old telemetry, old audit entries and old events');
     }
   }
 

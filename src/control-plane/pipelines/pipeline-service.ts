@@ -115,7 +115,9 @@ export class PipelineService {
       now,
       owner,
     ).catch(async (err: unknown) => {
-      await removeRunDir(layout.runDir);
+      // Refused (nothing stored): the directory is nobody's. After any other error the run may have been stored
+      // (a connection lost after the commit), so its directory stays.
+      if (err instanceof GpuqError) await removeRunDir(layout.runDir);
       throw err;
     });
     if (!run) {
