@@ -73,6 +73,11 @@ export function lanesOf(spec: PipelineSpec, step: number, inputs: number): numbe
   return spec.steps[step]!.fanOut ? inputs : 1;
 }
 
+/** How many units (jobs and pool tasks) a run of `inputs` input files has in all. */
+export function plannedUnits(spec: PipelineSpec, inputs: number): number {
+  return spec.steps.reduce((n, _, step) => n + lanesOf(spec, step, inputs), 0);
+}
+
 /** The idempotency key of a run's job or pool task: a run's units can be created again after a crash without duplicates. */
 export function runJobKey(runId: number, step: number, lane: number): string {
   return `pipeline-run:${runId}:${step}:${lane}`;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type client from 'prom-client';
 import type { Clock } from '../../core/clock.js';
 import { PoolNotFoundError, PoolStoppedError } from '../../core/errors.js';
-import { lanesOf, onFailureJob, planRun, runLayout, runOutcome, unitsToCreate, type PipelineRunDetail } from '../../core/pipeline-run.js';
+import { lanesOf, onFailureJob, plannedUnits, planRun, runLayout, runOutcome, unitsToCreate, type PipelineRunDetail } from '../../core/pipeline-run.js';
 import type { Store } from '../../store/store.js';
 import type { ControlPlane } from '../control-plane.js';
 import { SerialLoop } from '../serial-loop.js';
@@ -72,10 +72,11 @@ export class PipelineController {
 
   private async follow(started: PipelineRunDetail): Promise<void> {
     const layout = runLayout(started.runDir);
-    const plan = planRun(started.spec, started.id, layout, started.inputs);
+    const planned = plannedUnits(started.spec, started.inputs.length);
     let run = started;
     let refused: string | null = null;
-    const next = unitsToCreate(plan, run);
+    // Planned anew only while units are still to be created (runs with a pool step): most passes have none.
+    const next = run.jobs.length + run.tasks.length < planned ? unitsToCreate(planRun(run.spec, run.id, layout, run.inputs), run) : [];
     if (next.length > 0) {
       try {
         run = (await this.store.advancePipelineRun(run.id, next, this.clock.now())) ?? run;
@@ -86,7 +87,7 @@ export class PipelineController {
         refused = `step ${unit ? run.spec.steps[unit.step]!.name : '?'}: ${err.message}`;
       }
     }
-    const computed = runOutcome(run.spec, run, plan.length);
+    const computed = runOutcome(run.spec, run, planned);
     if (computed.state === 'running') return;
     let outcome: { state: 'succeeded' | 'failed' | 'cancelled'; reason: string | null };
     if (computed.state !== 'pending') outcome = { state: computed.state, reason: computed.reason };

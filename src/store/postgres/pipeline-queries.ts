@@ -1,9 +1,8 @@
 import type { JobOwner } from '../../core/access.js';
 import { ClaimTakenError, FireTakenError, PipelineExistsError } from '../../core/errors.js';
-import { jobsAfter, type PipelineRun, type PipelineRunDetail, type PlannedUnit, type PublishedFile, type RunJobState, type RunTaskState } from '../../core/pipeline-run.js';
+import { jobsAfter, type PipelineRun, type PipelineRunDetail, type PlannedUnit, type PublishedFile } from '../../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec } from '../../core/pipeline-spec.js';
-import type { TaskState } from '../../core/pool-spec.js';
-import type { JobState } from '../../core/types.js';
+import { byRun, pipelineFromRow, RUN_COLUMNS, runFromRow, runJobFromRow, runOwner, runTaskFromRow, type PipelineRow, type RunJobRow, type RunRow, type RunTaskRow } from '../pipeline-row.js';
 import type { Sql } from './postgres-pool.js';
 import * as jobs from './job-queries.js';
 import { submitTasks } from './pool-task-queries.js';
@@ -16,45 +15,6 @@ import { takeClaim } from './trigger-queries.js';
  * pipeline's row FOR SHARE, so a delete waits for it (the run keeps the spec it read either way).
  */
 
-interface PipelineRow {
-  name: string;
-  spec: PipelineSpec;
-  created_at: number;
-}
-interface RunRow {
-  id: number;
-  pipeline: string;
-  spec: PipelineSpec;
-  state: string;
-  run_dir: string;
-  inputs: string[];
-  owner: string | null;
-  source: string | null;
-  reason: string | null;
-  outputs: PublishedFile[] | null;
-  on_failure_job_id: number | null;
-  created_at: number;
-  ended_at: number | null;
-}
-interface RunJobRow {
-  run_id: number;
-  step: number;
-  lane: number;
-  job_id: number;
-  state: string;
-  reason: string | null;
-}
-interface RunTaskRow {
-  run_id: number;
-  step: number;
-  lane: number;
-  pool: string;
-  task_id: number;
-  state: string | null;
-  error: string | null;
-}
-
-const RUN_COLUMNS = `id, pipeline, spec, state, run_dir, inputs, owner, source, reason, outputs, on_failure_job_id, created_at, ended_at`;
 /** Parameters: name, spec, created_at. */
 const INSERT_PIPELINE = `INSERT INTO pipelines (name, spec, created_at) VALUES ($1, $2::json, $3) ON CONFLICT (name) DO NOTHING RETURNING name, spec, created_at`;
 const SHARE_PIPELINE = `SELECT name, spec, created_at FROM pipelines WHERE name = $1 FOR SHARE`;
@@ -92,38 +52,6 @@ const DELETE_ENDED = `DELETE FROM pipeline_runs WHERE id = ANY($1::bigint[]) AND
 /** Parameters: id, state, reason, on_failure_job_id, ended_at. */
 const END_RUN = `UPDATE pipeline_runs SET state = $2, reason = $3, on_failure_job_id = $4, ended_at = $5 WHERE id = $1 AND state = 'running'`;
 
-const pipelineFromRow = (r: PipelineRow): Pipeline => ({ name: r.name, spec: r.spec, createdAt: r.created_at });
-
-function runFromRow(r: RunRow): PipelineRun {
-  return {
-    id: r.id,
-    pipeline: r.pipeline,
-    spec: r.spec,
-    state: r.state as PipelineRun['state'],
-    runDir: r.run_dir,
-    inputs: r.inputs,
-    owner: r.owner,
-    source: r.source,
-    reason: r.reason,
-    outputs: r.outputs,
-    onFailureJobId: r.on_failure_job_id,
-    createdAt: r.created_at,
-    endedAt: r.ended_at,
-  };
-}
-
-const runJobFromRow = (r: RunJobRow): RunJobState => ({ step: r.step, lane: r.lane, jobId: r.job_id, state: r.state as JobState, reason: r.reason });
-const runTaskFromRow = (r: RunTaskRow): RunTaskState => ({ step: r.step, lane: r.lane, pool: r.pool, taskId: r.task_id, state: r.state as TaskState | null, error: r.error });
-
-function byRun<R extends { run_id: number }, T>(rows: R[], map: (r: R) => T): Map<number, T[]> {
-  const out = new Map<number, T[]>();
-  for (const r of rows) {
-    const list = out.get(r.run_id);
-    if (list) list.push(map(r));
-    else out.set(r.run_id, [map(r)]);
-  }
-  return out;
-}
 
 export async function createPipeline(sql: Sql, spec: PipelineSpec, now: number): Promise<Pipeline> {
   const [row] = await sql.query<PipelineRow>(INSERT_PIPELINE, [spec.name, JSON.stringify(spec), now]);
@@ -197,14 +125,14 @@ export async function createPipelineRun(
   // Throwing rolls the whole run back (the transaction is postgres-store.ts's).
   if (run.claim !== undefined && !(await takeClaim(sql, run.claim, row.id))) throw new ClaimTakenError(run.claim);
   if (run.fire !== undefined && !(await takeFire(sql, run.fire.schedule, run.fire.at, row.id))) throw new FireTakenError(run.fire.schedule, run.fire.at);
-  await createUnits(sql, row.id, plan(row.id, pipeline.spec), now, owner);
+  await createUnits(sql, row.id, plan(row.id, pipelineFromRow(pipeline).spec), now, owner);
   return getPipelineRun(sql, row.id);
 }
 
 export async function advancePipelineRun(sql: Sql, id: number, units: PlannedUnit[], now: number): Promise<PipelineRunDetail | null> {
   const [run] = await sql.query<{ owner: string | null; owner_token_id: string | null }>(LOCK_RUNNING_RUN, [id]);
   if (!run) return null;
-  await createUnits(sql, id, units, now, run.owner !== null && run.owner_token_id !== null ? { name: run.owner, tokenId: run.owner_token_id } : null);
+  await createUnits(sql, id, units, now, runOwner(run.owner, run.owner_token_id));
   return getPipelineRun(sql, id);
 }
 

@@ -1,10 +1,9 @@
 import type { Database } from 'better-sqlite3';
 import type { JobOwner } from '../../core/access.js';
 import { ClaimTakenError, FireTakenError, PipelineExistsError } from '../../core/errors.js';
-import { jobsAfter, type PipelineRun, type PipelineRunDetail, type PlannedUnit, type PublishedFile, type RunJobState, type RunTaskState } from '../../core/pipeline-run.js';
+import { jobsAfter, type PipelineRun, type PipelineRunDetail, type PlannedUnit, type PublishedFile } from '../../core/pipeline-run.js';
 import type { Pipeline, PipelineSpec } from '../../core/pipeline-spec.js';
-import type { TaskState } from '../../core/pool-spec.js';
-import type { JobState } from '../../core/types.js';
+import { byRun, pipelineFromRow, RUN_COLUMNS, runFromRow, runJobFromRow, runOwner, runTaskFromRow, type PipelineRow, type RunJobRow, type RunRow, type RunTaskRow } from '../pipeline-row.js';
 import type { JobQueries } from './job-queries.js';
 import type { PoolTaskQueries } from './pool-task-queries.js';
 
@@ -13,45 +12,6 @@ import type { PoolTaskQueries } from './pool-task-queries.js';
  * caller opened (sqlite-store.ts).
  */
 
-interface PipelineRow {
-  name: string;
-  spec: string;
-  created_at: number;
-}
-interface RunRow {
-  id: number;
-  pipeline: string;
-  spec: string;
-  state: string;
-  run_dir: string;
-  inputs: string;
-  owner: string | null;
-  source: string | null;
-  reason: string | null;
-  outputs: string | null;
-  on_failure_job_id: number | null;
-  created_at: number;
-  ended_at: number | null;
-}
-interface RunJobRow {
-  run_id: number;
-  step: number;
-  lane: number;
-  job_id: number;
-  state: string;
-  reason: string | null;
-}
-interface RunTaskRow {
-  run_id: number;
-  step: number;
-  lane: number;
-  pool: string;
-  task_id: number;
-  state: string | null;
-  error: string | null;
-}
-
-const RUN_COLUMNS = `id, pipeline, spec, state, run_dir, inputs, owner, source, reason, outputs, on_failure_job_id, created_at, ended_at`;
 /** Parameters: name, spec, created_at. */
 const INSERT_PIPELINE = `INSERT INTO pipelines (name, spec, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name, spec, created_at`;
 const DELETE_PIPELINE = `DELETE FROM pipelines WHERE name = ?`;
@@ -86,40 +46,6 @@ const DELETE_ENDED = `DELETE FROM pipeline_runs WHERE id IN (SELECT value FROM j
 /** Parameters: state, reason, on_failure_job_id, ended_at, id. */
 const END_RUN = `UPDATE pipeline_runs SET state = ?, reason = ?, on_failure_job_id = ?, ended_at = ? WHERE id = ? AND state = 'running'`;
 
-function pipelineFromRow(r: PipelineRow): Pipeline {
-  return { name: r.name, spec: JSON.parse(r.spec) as PipelineSpec, createdAt: r.created_at };
-}
-
-function runFromRow(r: RunRow): PipelineRun {
-  return {
-    id: r.id,
-    pipeline: r.pipeline,
-    spec: JSON.parse(r.spec) as PipelineSpec,
-    state: r.state as PipelineRun['state'],
-    runDir: r.run_dir,
-    inputs: JSON.parse(r.inputs) as string[],
-    owner: r.owner,
-    source: r.source,
-    reason: r.reason,
-    outputs: r.outputs === null ? null : (JSON.parse(r.outputs) as PublishedFile[]),
-    onFailureJobId: r.on_failure_job_id,
-    createdAt: r.created_at,
-    endedAt: r.ended_at,
-  };
-}
-
-const runJobFromRow = (r: RunJobRow): RunJobState => ({ step: r.step, lane: r.lane, jobId: r.job_id, state: r.state as JobState, reason: r.reason });
-const runTaskFromRow = (r: RunTaskRow): RunTaskState => ({ step: r.step, lane: r.lane, pool: r.pool, taskId: r.task_id, state: r.state as TaskState | null, error: r.error });
-
-function byRun<R extends { run_id: number }, T>(rows: R[], map: (r: R) => T): Map<number, T[]> {
-  const out = new Map<number, T[]>();
-  for (const r of rows) {
-    const list = out.get(r.run_id);
-    if (list) list.push(map(r));
-    else out.set(r.run_id, [map(r)]);
-  }
-  return out;
-}
 
 export type PipelineQueries = ReturnType<typeof preparePipelineQueries>;
 
@@ -195,20 +121,21 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries, tasks: Po
       const existing = selectRunByKey.get(run.idempotencyKey);
       if (existing) return getPipelineRun(existing.id);
     }
-    const pipeline = selectPipeline.get(run.pipeline);
-    if (!pipeline) return null;
-    const row = insertRun.get(run.pipeline, pipeline.spec, run.runDir, JSON.stringify(run.inputs), owner?.name ?? null, owner?.tokenId ?? null, run.idempotencyKey ?? null, run.source ?? null, now)!;
+    const row0 = selectPipeline.get(run.pipeline);
+    if (!row0) return null;
+    const { spec } = pipelineFromRow(row0);
+    const row = insertRun.get(run.pipeline, JSON.stringify(spec), run.runDir, JSON.stringify(run.inputs), owner?.name ?? null, owner?.tokenId ?? null, run.idempotencyKey ?? null, run.source ?? null, now)!;
     // Throwing rolls the whole run back (the transaction is sqlite-store.ts's).
     if (run.claim !== undefined && takeClaim.run(row.id, run.claim).changes === 0) throw new ClaimTakenError(run.claim);
     if (run.fire !== undefined && takeFire.run(run.fire.schedule, run.fire.at, row.id).changes === 0) throw new FireTakenError(run.fire.schedule, run.fire.at);
-    createUnits(row.id, plan(row.id, JSON.parse(pipeline.spec) as PipelineSpec), now, owner);
+    createUnits(row.id, plan(row.id, spec), now, owner);
     return getPipelineRun(row.id);
   }
 
   function advancePipelineRun(id: number, units: PlannedUnit[], now: number): PipelineRunDetail | null {
     const run = selectRunOwner.get(id);
     if (!run) return null;
-    createUnits(id, units, now, run.owner !== null && run.owner_token_id !== null ? { name: run.owner, tokenId: run.owner_token_id } : null);
+    createUnits(id, units, now, runOwner(run.owner, run.owner_token_id));
     return getPipelineRun(id);
   }
 
@@ -221,7 +148,7 @@ export function preparePipelineQueries(db: Database, jobs: JobQueries, tasks: Po
   function choosePipelineOutputs(id: number, outputs: PublishedFile[]): PublishedFile[] {
     setOutputs.run(JSON.stringify(outputs), id);
     const row = selectRun.get(id);
-    return row?.outputs ? (JSON.parse(row.outputs) as PublishedFile[]) : [];
+    return (row && runFromRow(row).outputs) ?? [];
   }
 
   return {

@@ -3,6 +3,7 @@ import { isNotFound } from '../api.js';
 import { ErrorNote, Link, Section, StateBadge } from '../components.js';
 import { duration, time } from '../format.js';
 import { useInterval, useNow, useRefetchOn, useResource } from '../hooks.js';
+import { plannedUnits } from '../../../src/core/pipeline-run.js';
 import { useSession } from '../session.js';
 import { concernsRun, RUN_ENDED, runMs, stepKind, stepsOf, type StepShape } from './pipeline-format.js';
 
@@ -60,8 +61,7 @@ export function PipelineRunPage(props: { id: number }) {
 
 /** Whether the run moves on through something no event announces: pool tasks under way, or units still to be created. */
 function leaderOwes(run: PipelineRunDetail): boolean {
-  const units = run.spec.steps.reduce((n, s) => n + (s.fanOut ? run.inputs.length : 1), 0);
-  return run.jobs.length + run.tasks.length < units || run.tasks.some((t) => t.state === 'queued' || t.state === 'running');
+  return run.jobs.length + run.tasks.length < plannedUnits(run.spec, run.inputs.length) || run.tasks.some((t) => t.state === 'queued' || t.state === 'running');
 }
 
 function Facts(props: { run: PipelineRunDetail }) {
